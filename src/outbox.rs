@@ -1,0 +1,172 @@
+//! The outbox worker: claims the next due row (`FOR UPDATE SKIP LOCKED`, so several
+//! instances share the work), delivers its exact bytes, and marks it sent. A temporary
+//! failure is retried with exponential backoff; a permanent one goes to staff. A crash
+//! between delivery and marking re-delivers the same bytes with the same Message-ID.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::conversation::{NewException, priority};
+use crate::store::events::Actor;
+use crate::store::outbox::{self as rows, Queued};
+use crate::store::{events, exceptions};
+
+/// Gives up after this many temporary failures (about a day and a half of backoff).
+pub const MAX_ATTEMPTS: i32 = 12;
+
+/// Where outgoing mail goes.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Each email as `<outbox id>-<kind>.eml` in a folder (the local default and dry runs).
+    Folder(PathBuf),
+}
+
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    Temporary(String),
+    Permanent(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    Sent,
+    Retried,
+    Failed,
+    Empty,
+}
+
+impl Transport {
+    async fn deliver(&self, row: &Queued) -> Result<(), DeliveryError> {
+        match self {
+            Transport::Folder(dir) => write_eml(dir, row)
+                .await
+                .map_err(|e| DeliveryError::Temporary(format!("{e:#}"))),
+        }
+    }
+}
+
+/// Writes the file under a temporary name and renames it: a reader never sees half an
+/// email, and writing the same row twice leaves one file.
+async fn write_eml(dir: &Path, row: &Queued) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let name = format!("{:06}-{}.eml", row.id, row.kind);
+    let partial = dir.join(format!(".{name}.partial"));
+    tokio::fs::write(&partial, &row.raw)
+        .await
+        .with_context(|| format!("writing {}", partial.display()))?;
+    tokio::fs::rename(&partial, dir.join(&name))
+        .await
+        .context("renaming the finished email")?;
+    Ok(())
+}
+
+/// Delivers the next due email of this mailbox, if any.
+#[tracing::instrument(skip_all)]
+pub async fn deliver_next(
+    app: &App,
+    transport: &Transport,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Delivered> {
+    let mut tx = app.pool.begin().await?;
+    let Some(row) = rows::claim_due(&mut tx, &app.mailbox.id, now).await? else {
+        return Ok(Delivered::Empty);
+    };
+    let outcome = match transport.deliver(&row).await {
+        Ok(()) => {
+            rows::mark_sent(&mut tx, row.id).await?;
+            tracing::info!(outbox = row.id, case = row.case_id, kind = %row.kind, "sent");
+            Delivered::Sent
+        }
+        Err(DeliveryError::Temporary(error)) if row.attempts + 1 < MAX_ATTEMPTS => {
+            let at = now + backoff(row.attempts);
+            rows::retry_at(&mut tx, row.id, at, &error).await?;
+            tracing::warn!(
+                outbox = row.id,
+                attempts = row.attempts + 1,
+                "delivery failed; will retry"
+            );
+            Delivered::Retried
+        }
+        Err(DeliveryError::Temporary(error) | DeliveryError::Permanent(error)) => {
+            rows::mark_failed(&mut tx, row.id, &error).await?;
+            let exception = NewException {
+                reason: "undeliverable",
+                detail: format!("The {} email could not be delivered: {error}", row.kind),
+                priority: priority::DELIVERY,
+            };
+            exceptions::open(&mut tx, row.case_id, None, &exception).await?;
+            events::insert(
+                &mut tx,
+                row.case_id,
+                None,
+                &Actor::Bot,
+                "delivery_failed",
+                &json!({ "outbox": row.id }),
+            )
+            .await?;
+            tracing::warn!(outbox = row.id, "delivery failed for good; staff told");
+            Delivered::Failed
+        }
+    };
+    tx.commit().await.context("recording the delivery")?;
+    Ok(outcome)
+}
+
+/// 1 min, 2, 4, ... capped at 4 hours.
+pub fn backoff(attempts: i32) -> chrono::Duration {
+    let minutes = 1i64 << attempts.clamp(0, 8);
+    chrono::Duration::minutes(minutes.min(240))
+}
+
+/// Delivers until the queue is empty.
+pub async fn drain(app: &App, transport: &Transport) -> anyhow::Result<usize> {
+    let mut sent = 0;
+    loop {
+        match deliver_next(app, transport, Utc::now()).await? {
+            Delivered::Empty => return Ok(sent),
+            Delivered::Sent => sent += 1,
+            Delivered::Retried | Delivered::Failed => {}
+        }
+    }
+}
+
+/// The worker loop: deliver while there is mail, else wait `idle`; stops between
+/// deliveries when `shutdown` is cancelled.
+pub async fn run(app: App, transport: Transport, idle: Duration, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let wait = match deliver_next(&app, &transport, Utc::now()).await {
+            Ok(Delivered::Empty) => idle,
+            Ok(_) => Duration::ZERO,
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "outbox worker");
+                idle
+            }
+        };
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let minutes: Vec<i64> = (0..10).map(|n| backoff(n).num_minutes()).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 64, 128, 240, 240]);
+    }
+}

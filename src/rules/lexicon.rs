@@ -1,0 +1,306 @@
+//! Phrase lists and regular expressions from rule files, compiled for matching against
+//! normalised text (see `pipeline::text`). A phrase is literal words: spaces match any
+//! whitespace, an apostrophe may be left out (`don't` matches `dont`), `*` stands for up
+//! to three words, and word boundaries are implied. A pattern is a Rust regular
+//! expression. Both match case-insensitively.
+
+use std::ops::Range;
+
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::source::{RuleError, RuleFile};
+use crate::pipeline::text::fold_pattern;
+
+/// How a lexicon is written in a rule file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LexiconSpec {
+    #[serde(default)]
+    pub phrases: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub patterns: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    combined: Option<Regex>,
+    /// Each entry on its own, for questions the combined alternation cannot answer
+    /// (which match ends last?), asked only after the combined regex matched.
+    entries: Vec<Regex>,
+    sources: Vec<String>,
+}
+
+/// A match in normalised text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub range: Range<usize>,
+}
+
+impl Lexicon {
+    pub fn compile(spec: &LexiconSpec, file: &RuleFile) -> Result<Self, Vec<RuleError>> {
+        let mut errors = Vec::new();
+        let mut alternatives = Vec::new();
+        let mut compiled = Vec::new();
+        let mut sources = Vec::new();
+        let entries = spec
+            .phrases
+            .iter()
+            .map(|p| (p, phrase_to_pattern(p.get_ref())))
+            .chain(spec.patterns.iter().map(|p| (p, fold_pattern(p.get_ref()))));
+        for (spanned, pattern) in entries {
+            if spanned.get_ref().trim().is_empty() {
+                errors.push(file.error(spanned.span(), "empty phrase or pattern"));
+                continue;
+            }
+            match build(&pattern) {
+                Ok(regex) if regex.is_match("") => errors.push(file.error(
+                    spanned.span(),
+                    format!("`{}` matches empty text", spanned.get_ref()),
+                )),
+                Ok(regex) => {
+                    compiled.push(regex);
+                    alternatives.push(format!("(?:{pattern})"));
+                    sources.push(spanned.get_ref().clone());
+                }
+                Err(e) => errors.push(file.error(
+                    spanned.span(),
+                    format!(
+                        "invalid pattern `{}`: {}",
+                        spanned.get_ref(),
+                        first_line(&e.to_string())
+                    ),
+                )),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let combined = if alternatives.is_empty() {
+            None
+        } else {
+            Some(
+                build(&alternatives.join("|"))
+                    .map_err(|e| vec![file.whole_file_error(e.to_string())])?,
+            )
+        };
+        Ok(Self {
+            combined,
+            entries: compiled,
+            sources,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.combined.is_none()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    pub fn is_match(&self, norm: &str) -> bool {
+        self.combined.as_ref().is_some_and(|r| r.is_match(norm))
+    }
+
+    pub fn find(&self, norm: &str) -> Option<Hit> {
+        self.combined
+            .as_ref()?
+            .find(norm)
+            .map(|m| Hit { range: m.range() })
+    }
+
+    pub fn find_iter(&self, norm: &str) -> Vec<Hit> {
+        match &self.combined {
+            Some(regex) => regex
+                .find_iter(norm)
+                .map(|m| Hit { range: m.range() })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The match that ends last in `norm` (the longest among those), whichever entry made
+    /// it: the cue nearest to what follows the text.
+    pub fn last_hit(&self, norm: &str) -> Option<Hit> {
+        if !self.is_match(norm) {
+            return None;
+        }
+        self.entries
+            .iter()
+            .filter_map(|regex| regex.find_iter(norm).last())
+            .max_by_key(|m| (m.end(), m.len()))
+            .map(|m| Hit { range: m.range() })
+    }
+
+    /// The matched text of the first hit, for reasons and evidence.
+    pub fn find_text<'a>(&self, norm: &'a str) -> Option<&'a str> {
+        self.find(norm).map(|hit| &norm[hit.range])
+    }
+}
+
+fn build(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(&ascii_word_boundaries(pattern))
+        .case_insensitive(true)
+        .multi_line(true)
+        .size_limit(64 << 20)
+        .dfa_size_limit(64 << 20)
+        .build()
+}
+
+/// Rewrites `\b` between Latin letters as an ASCII word boundary. Normalised text is
+/// ASCII wherever it is Latin, and a Unicode `\b` would force the slow regex engines on
+/// any text holding one non-ASCII character (a £ sign). Next to another script's letter
+/// the Unicode `\b` stays.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' && i + 1 < chars.len() {
+            let next_to_other_script =
+                |c: Option<&char>| c.is_some_and(|c| c.is_alphabetic() && !c.is_ascii());
+            if chars[i + 1] == 'b'
+                && !next_to_other_script(chars.get(i + 2))
+                && !next_to_other_script(i.checked_sub(1).and_then(|j| chars.get(j)))
+            {
+                out.push_str("(?-u:\\b)");
+            } else {
+                out.push(chars[i]);
+                out.push(chars[i + 1]);
+            }
+            i += 2;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn first_line(message: &str) -> String {
+    message
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(message)
+        .trim()
+        .to_string()
+}
+
+/// Turns a phrase into a regular expression (see the module docs).
+pub fn phrase_to_pattern(phrase: &str) -> String {
+    let folded = fold_pattern(phrase.trim());
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    let mut pattern = String::new();
+    let mut after_wildcard = false;
+    for (i, word) in words.iter().enumerate() {
+        if *word == "*" {
+            if i > 0 && !after_wildcard {
+                pattern.push_str(r"\s+");
+            }
+            pattern.push_str(r"(?:\S+\s+){0,3}?");
+            after_wildcard = true;
+            continue;
+        }
+        if i > 0 && !after_wildcard {
+            pattern.push_str(r"\s+");
+        }
+        after_wildcard = false;
+        let escaped = regex::escape(word).replace('\'', "'?");
+        pattern.push_str(&escaped);
+    }
+    // Word boundaries only around Latin letters: other scripts join words differently.
+    let starts_word = folded
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ends_word = folded
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    format!(
+        "{}{}{}",
+        if starts_word { r"\b" } else { "" },
+        pattern,
+        if ends_word { r"\b" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lexicon(phrases: &[&str], patterns: &[&str]) -> Result<Lexicon, Vec<RuleError>> {
+        let file = RuleFile {
+            path: "rules/test.toml".into(),
+            text: "\n\n\n".into(),
+        };
+        let spanned = |items: &[&str]| {
+            items
+                .iter()
+                .map(|p| Spanned::new(2..3, p.to_string()))
+                .collect::<Vec<_>>()
+        };
+        Lexicon::compile(
+            &LexiconSpec {
+                phrases: spanned(phrases),
+                patterns: spanned(patterns),
+            },
+            &file,
+        )
+    }
+
+    #[test]
+    fn phrases_match_whole_words_with_flexible_spaces_and_apostrophes() {
+        let lex = lexicon(&["don't drive", "took * passport"], &[]).unwrap();
+        assert!(lex.is_match("i dont drive"));
+        assert!(lex.is_match("i don't  drive at all"));
+        assert!(!lex.is_match("i don't driver"));
+        assert!(lex.is_match("they took my passport"));
+        assert!(lex.is_match("they took away my old passport"));
+        assert!(!lex.is_match("they took it and then later kept my passport"));
+        assert_eq!(
+            lex.find_text("so they took my passport."),
+            Some("took my passport")
+        );
+    }
+
+    #[test]
+    fn patterns_are_case_insensitive_regexes() {
+        let lex = lexicon(&[], &[r"\bno\s+car\b", "MỌ́TÒ"]).unwrap();
+        assert!(lex.is_match("no car"));
+        assert!(lex.is_match("moto"));
+        assert!(!lex.is_match("piano carpet"));
+    }
+
+    #[test]
+    fn latin_word_boundaries_become_ascii_and_others_stay_unicode() {
+        assert_eq!(
+            ascii_word_boundaries(r"\bno car\b"),
+            r"(?-u:\b)no car(?-u:\b)"
+        );
+        assert_eq!(ascii_word_boundaries(r"\bनहीं"), r"\bनहीं");
+        assert_eq!(ascii_word_boundaries(r"a\\b"), r"a\\b");
+        let lex = lexicon(&["no car"], &[r"\bलाइसेंस"]).unwrap();
+        assert!(lex.is_match("£5 and no car"));
+        assert!(!lex.is_match("no cards"));
+        assert!(lex.is_match("मेरे पास लाइसेंस"));
+    }
+
+    #[test]
+    fn bad_patterns_report_their_line() {
+        let errors = lexicon(&[], &["(unclosed", "a*"]).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].line, 3, "the span starts on line 3");
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("invalid pattern `(unclosed`"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[1].reason.contains("matches empty text"));
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: one binary, one module per behaviour.
+
+mod cli;
+mod conversation;
+mod golden;
+mod harness;
+mod ingest;
+mod local_run;
+mod mailbox;
+mod outbox;
+mod robustness;
+mod timers;
