@@ -8,6 +8,7 @@ CREATE TABLE imap_state (
     folder        TEXT NOT NULL,
     uidvalidity   BIGINT NOT NULL,
     last_uid      BIGINT NOT NULL DEFAULT 0,
+    first_ok_at   TIMESTAMPTZ,
     last_ok_at    TIMESTAMPTZ,
     failing_since TIMESTAMPTZ,
     last_error    TEXT,
@@ -24,5 +25,7 @@ CREATE TABLE undeliverable (
 );
 CREATE INDEX undeliverable_address ON undeliverable (mailbox, lower(address));
 
--- Alerts about the mailbox itself (case-less exceptions) are looked up by reason.
-CREATE INDEX exceptions_open_reason ON exceptions (reason) WHERE resolved_at IS NULL;
+-- Alerts about a mailbox itself (the inbox unreachable, nothing arriving) are exceptions
+-- without a case; they name their mailbox and are looked up by reason.
+ALTER TABLE exceptions ADD COLUMN mailbox TEXT;
+CREATE INDEX exceptions_open_reason ON exceptions (mailbox, reason) WHERE resolved_at IS NULL;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::config::{Config, MailboxConfig};
+use crate::config::{AlertConfig, Config, MailboxConfig};
 use crate::conversation::Mailbox;
 use crate::domain::EmailAddress;
 use crate::domain::case_ref::CaseRefFinder;
@@ -27,6 +27,10 @@ pub struct App {
     pub case_prefix: String,
     /// The mailbox's servers (IMAP, SMTP), when it has them.
     pub servers: Arc<MailboxConfig>,
+    /// Who is told when the mailbox itself is in trouble.
+    pub alerts: Arc<AlertConfig>,
+    /// The outbox's first retry wait (then doubling).
+    pub first_retry: chrono::Duration,
 }
 
 impl App {
@@ -101,6 +105,8 @@ impl App {
             templates,
             case_prefix,
             servers: Arc::new(mailbox.clone()),
+            alerts: Arc::new(config.alerts.clone()),
+            first_retry: chrono::Duration::seconds(config.outbox.first_retry_seconds.max(1) as i64),
         }
     }
 }

@@ -60,15 +60,16 @@ pub enum Command {
     },
     /// Create the database if needed and apply the migrations (also done at start-up).
     Migrate,
-    /// Run the mailbox: read new mail from the inbox folder, answer, refer, remind, and
-    /// write every outgoing email into the outbox folder.
+    /// Run the mailbox: read new mail, answer, refer, remind. Without --inbox, every
+    /// configured mailbox on its IMAP and SMTP servers; with --inbox and --outbox, one
+    /// mailbox on local folders.
     Run {
         /// A maildir or a folder of .eml files; new files are picked up while running.
-        #[arg(long)]
-        inbox: PathBuf,
+        #[arg(long, requires = "outbox")]
+        inbox: Option<PathBuf>,
         /// Outgoing emails are written here as <id>-<kind>.eml.
-        #[arg(long)]
-        outbox: PathBuf,
+        #[arg(long, requires = "inbox")]
+        outbox: Option<PathBuf>,
         /// Process what is there, deliver the outbox, print cases and outbox, and exit.
         #[arg(long)]
         once: bool,
@@ -144,6 +145,11 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             once,
             poll_seconds,
         } => block_on(async {
+            let (Some(inbox), Some(outbox)) = (inbox, outbox) else {
+                anyhow::ensure!(!once, "--once needs --inbox and --outbox");
+                crate::daemon::run_servers(&config).await?;
+                return Ok(std::process::ExitCode::SUCCESS);
+            };
             let app = App::start(&config, cli.mailbox.as_deref()).await?;
             let transport = Transport::Folder(outbox.clone());
             if once {

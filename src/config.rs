@@ -39,7 +39,16 @@ pub struct Config {
     pub mailboxes: BTreeMap<String, MailboxConfig>,
     pub http: HttpConfig,
     pub alerts: AlertConfig,
+    pub outbox: OutboxConfig,
     pub log: LogConfig,
+}
+
+/// How the outbox worker retries a delivery that failed for now.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Wait before the first retry; each further retry waits twice as long (at most 4 h).
+    pub first_retry_seconds: u64,
 }
 
 /// One regional mailbox: who it is, and (for the daemon) its IMAP inbox and SMTP server.
@@ -262,6 +271,9 @@ impl Default for Config {
                 to: Vec::new(),
                 unreachable_minutes: 15,
                 quiet_working_hours: 0,
+            },
+            outbox: OutboxConfig {
+                first_retry_seconds: 60,
             },
             log: LogConfig {
                 format: LogFormat::Text,

@@ -1,17 +1,33 @@
 //! The long-running mailbox: every worker under one cancellation token. SIGTERM or Ctrl-C
 //! cancels it; each worker finishes its current step and returns.
+//!
+//! ```text
+//! per mailbox:  fetcher (IMAP) ─► ingest ─► outbox rows ─► outbox worker (SMTP)
+//!               retry loop (stored messages that failed)   scheduler (timers, alerts)
+//! once:         HTTP /healthz /readyz /metrics
+//! ```
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::config::Config;
 use crate::ingest::{self, Outcome};
 use crate::maildir::Watcher;
 use crate::outbox::{self, Transport};
-use crate::scheduler;
+use crate::smtp::SmtpSender;
+use crate::{fetcher, http, scheduler};
+
+/// How often an idle outbox worker looks for due mail.
+const OUTBOX_EVERY: Duration = Duration::from_secs(2);
+/// How often failed messages are retried.
+const RETRY_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the scheduler looks at the timers.
 const TIMER_EVERY: Duration = Duration::from_secs(60);
@@ -33,6 +49,73 @@ pub async fn run_local(
     tasks.close();
     tracing::info!(inbox = %inbox.display(), "running; Ctrl-C or SIGTERM stops");
     wait_for_signal().await;
+    tracing::info!("stopping: finishing the current steps");
+    shutdown.cancel();
+    tasks.wait().await;
+    Ok(())
+}
+
+/// Serves every configured mailbox on its IMAP and SMTP servers until SIGTERM or Ctrl-C.
+pub async fn run_servers(config: &Config) -> anyhow::Result<()> {
+    let apps = App::start_all(config).await?;
+    let mut senders = Vec::new();
+    for app in &apps {
+        if app.servers.imap.is_none() {
+            anyhow::bail!(
+                "mailbox {:?} has no [mailboxes.{}.imap] settings (or use `run --inbox DIR --outbox DIR`)",
+                app.mailbox.id,
+                app.mailbox.id
+            );
+        }
+        let smtp = app.servers.smtp.clone().with_context(|| {
+            format!(
+                "mailbox {:?} has no [mailboxes.{}.smtp] settings",
+                app.mailbox.id, app.mailbox.id
+            )
+        })?;
+        let sent_copy = app
+            .servers
+            .imap
+            .clone()
+            .filter(|imap| imap.sent_folder.is_some());
+        senders.push(SmtpSender::new(
+            smtp,
+            app.mailbox.address.as_str(),
+            sent_copy,
+        )?);
+    }
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    for (app, sender) in apps.iter().zip(senders) {
+        let transport = Transport::Smtp(Arc::new(sender));
+        tasks.spawn(fetcher::run(app.clone(), shutdown.clone()));
+        tasks.spawn(retry_loop(app.clone(), RETRY_EVERY, shutdown.clone()));
+        tasks.spawn(outbox::run(
+            app.clone(),
+            transport,
+            OUTBOX_EVERY,
+            shutdown.clone(),
+        ));
+        tasks.spawn(scheduler::run(app.clone(), TIMER_EVERY, shutdown.clone()));
+    }
+    if !config.http.listen.is_empty() {
+        let listen = config.http.listen.clone();
+        let (apps, stop) = (apps.clone(), shutdown.clone());
+        let failed = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = http::serve(&listen, apps, stop).await {
+                tracing::error!(error = %format!("{error:#}"), "the HTTP server stopped");
+                failed.cancel();
+            }
+        });
+    }
+    tasks.close();
+    let names: Vec<&str> = apps.iter().map(|a| a.mailbox.id.as_str()).collect();
+    tracing::info!(mailboxes = ?names, "running; SIGTERM or Ctrl-C stops");
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = shutdown.cancelled() => {}
+    }
     tracing::info!("stopping: finishing the current steps");
     shutdown.cancel();
     tasks.wait().await;

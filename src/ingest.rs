@@ -558,6 +558,11 @@ async fn queue_one(
     } else {
         Guard::Send
     };
+    let guard = if guard == Guard::Send && undeliverable(conn, app, mail).await? {
+        Guard::Undeliverable
+    } else {
+        guard
+    };
     if guard == Guard::Suppress {
         events::insert(
             conn,
@@ -586,7 +591,7 @@ async fn queue_one(
         now,
     )
     .with_context(|| format!("writing the {} email", mail.reply))?;
-    let held = guard == Guard::Hold;
+    let held = matches!(guard, Guard::Hold | Guard::Undeliverable);
     outbox::insert(
         conn,
         outbox_id,
@@ -597,6 +602,18 @@ async fn queue_one(
         held,
     )
     .await?;
+    if guard == Guard::Undeliverable {
+        let exception = NewException {
+            reason: "undeliverable",
+            detail: format!(
+                "An address of the {} email refused our mail before; the email is held until the address is checked.",
+                mail.reply
+            ),
+            priority: priority::DELIVERY,
+        };
+        exceptions::open(conn, case_id, message, &exception).await?;
+        return Ok(None);
+    }
     if held {
         let exception = NewException {
             reason: "mail_loop",
@@ -628,6 +645,21 @@ enum Guard {
     Suppress,
     /// Too many automatic emails to this address today: a person decides.
     Hold,
+    /// An address refused our mail for good before: a person checks it.
+    Undeliverable,
+}
+
+async fn undeliverable(
+    conn: &mut PgConnection,
+    app: &App,
+    mail: &Outgoing,
+) -> anyhow::Result<bool> {
+    for recipient in &mail.to {
+        if outbox::is_undeliverable(conn, &app.mailbox.id, recipient).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// RFC 3834 §2: an automatic responder must not answer the same sender again and again.

@@ -15,13 +15,16 @@
 //!               rules/ + gazetteer
 //! ```
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod daemon;
 pub mod domain;
+pub mod fetcher;
 pub mod gazetteer;
+pub mod http;
 pub mod imap;
 pub mod ingest;
 pub mod maildir;
@@ -32,6 +35,7 @@ pub mod pipeline;
 pub mod replies;
 pub mod rules;
 pub mod scheduler;
+pub mod smtp;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

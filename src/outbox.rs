@@ -4,6 +4,7 @@
 //! between delivery and marking re-delivers the same bytes with the same Message-ID.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::conversation::{NewException, priority};
+use crate::smtp::{SendError, SmtpSender};
 use crate::store::events::Actor;
 use crate::store::outbox::{self as rows, Queued};
 use crate::store::{events, exceptions};
@@ -21,17 +23,12 @@ use crate::store::{events, exceptions};
 pub const MAX_ATTEMPTS: i32 = 12;
 
 /// Where outgoing mail goes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Transport {
     /// Each email as `<outbox id>-<kind>.eml` in a folder (the local default and dry runs).
     Folder(PathBuf),
-}
-
-/// Why a delivery failed, and whether trying again could help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryError {
-    Temporary(String),
-    Permanent(String),
+    /// The mailbox's SMTP submission server.
+    Smtp(Arc<SmtpSender>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +40,12 @@ pub enum Delivered {
 }
 
 impl Transport {
-    async fn deliver(&self, row: &Queued) -> Result<(), DeliveryError> {
+    async fn deliver(&self, row: &Queued) -> Result<(), SendError> {
         match self {
             Transport::Folder(dir) => write_eml(dir, row)
                 .await
-                .map_err(|e| DeliveryError::Temporary(format!("{e:#}"))),
+                .map_err(|e| SendError::Temporary(format!("{e:#}"))),
+            Transport::Smtp(sender) => sender.send(&row.recipients, &row.raw).await,
         }
     }
 }
@@ -83,12 +81,16 @@ pub async fn deliver_next(
     let outcome = match transport.deliver(&row).await {
         Ok(()) => {
             rows::mark_sent(&mut tx, row.id).await?;
+            metrics::counter!("rm_outbox_sent_total", "mailbox" => row.mailbox.clone())
+                .increment(1);
             tracing::info!(outbox = row.id, case = row.case_id, kind = %row.kind, "sent");
             Delivered::Sent
         }
-        Err(DeliveryError::Temporary(error)) if row.attempts + 1 < MAX_ATTEMPTS => {
-            let at = now + backoff(row.attempts);
+        Err(SendError::Temporary(error)) if row.attempts + 1 < MAX_ATTEMPTS => {
+            let at = now + backoff(app.first_retry, row.attempts);
             rows::retry_at(&mut tx, row.id, at, &error).await?;
+            metrics::counter!("rm_outbox_retried_total", "mailbox" => row.mailbox.clone())
+                .increment(1);
             tracing::warn!(
                 outbox = row.id,
                 attempts = row.attempts + 1,
@@ -96,8 +98,18 @@ pub async fn deliver_next(
             );
             Delivered::Retried
         }
-        Err(DeliveryError::Temporary(error) | DeliveryError::Permanent(error)) => {
+        Err(failure) => {
+            let permanent = matches!(failure, SendError::Permanent(_));
+            let error = failure.to_string();
             rows::mark_failed(&mut tx, row.id, &error).await?;
+            metrics::counter!("rm_outbox_failed_total", "mailbox" => row.mailbox.clone())
+                .increment(1);
+            if permanent {
+                // Later mail to these addresses is held for staff instead of bouncing again.
+                for address in &row.recipients {
+                    rows::mark_undeliverable(&mut tx, &row.mailbox, address, &error).await?;
+                }
+            }
             let exception = NewException {
                 reason: "undeliverable",
                 detail: format!("The {} email could not be delivered: {error}", row.kind),
@@ -113,18 +125,25 @@ pub async fn deliver_next(
                 &json!({ "outbox": row.id }),
             )
             .await?;
-            tracing::warn!(outbox = row.id, "delivery failed for good; staff told");
+            tracing::warn!(
+                outbox = row.id,
+                permanent,
+                "delivery failed for good; staff told"
+            );
             Delivered::Failed
         }
     };
     tx.commit().await.context("recording the delivery")?;
+    if let (Delivered::Sent, Transport::Smtp(sender)) = (outcome, transport) {
+        sender.file_copy(row.id, &row.raw).await;
+    }
     Ok(outcome)
 }
 
-/// 1 min, 2, 4, ... capped at 4 hours.
-pub fn backoff(attempts: i32) -> chrono::Duration {
-    let minutes = 1i64 << attempts.clamp(0, 8);
-    chrono::Duration::minutes(minutes.min(240))
+/// `first`, then twice as long each time, capped at 4 hours (1 min, 2, 4, ... by default).
+pub fn backoff(first: chrono::Duration, attempts: i32) -> chrono::Duration {
+    let wait = first * (1i32 << attempts.clamp(0, 16));
+    wait.min(chrono::Duration::hours(4))
 }
 
 /// Delivers until the queue is empty.
@@ -166,7 +185,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let minutes: Vec<i64> = (0..10).map(|n| backoff(n).num_minutes()).collect();
+        let first = chrono::Duration::minutes(1);
+        let minutes: Vec<i64> = (0..10).map(|n| backoff(first, n).num_minutes()).collect();
         assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 64, 128, 240, 240]);
     }
 }

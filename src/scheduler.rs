@@ -121,6 +121,9 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
             Ok(_) => {}
             Err(error) => tracing::error!(error = %format!("{error:#}"), "scheduler"),
         }
+        if let Err(error) = crate::alerts::check_quiet(&app, Utc::now()).await {
+            tracing::error!(error = %format!("{error:#}"), "checking for a quiet inbox");
+        }
         tokio::select! {
             _ = shutdown.cancelled() => {}
             _ = tokio::time::sleep(every) => {}

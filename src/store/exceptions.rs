@@ -34,3 +34,42 @@ pub async fn open(
         .await?;
     Ok(true)
 }
+
+/// Opens an alert about a mailbox itself unless the same one is open. Returns whether it
+/// is new (so staff are emailed once per incident).
+pub async fn open_alert(
+    conn: &mut PgConnection,
+    mailbox: &str,
+    exception: &NewException,
+) -> sqlx::Result<bool> {
+    let opened = sqlx::query(
+        "INSERT INTO exceptions (mailbox, reason, detail, priority)
+         SELECT $1, $2, $3, $4
+         WHERE NOT EXISTS (SELECT 1 FROM exceptions
+                           WHERE case_id IS NULL AND mailbox = $1 AND reason = $2 AND resolved_at IS NULL)",
+    )
+    .bind(mailbox)
+    .bind(exception.reason)
+    .bind(&exception.detail)
+    .bind(exception.priority)
+    .execute(conn)
+    .await?;
+    Ok(opened.rows_affected() == 1)
+}
+
+/// Resolves a mailbox alert once its cause has gone. Returns whether one was open.
+pub async fn resolve_alert(
+    conn: &mut PgConnection,
+    mailbox: &str,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    let resolved = sqlx::query(
+        "UPDATE exceptions SET resolved_at = now(), resolved_by = 'bot'
+         WHERE case_id IS NULL AND mailbox = $1 AND reason = $2 AND resolved_at IS NULL",
+    )
+    .bind(mailbox)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(resolved.rows_affected() > 0)
+}

@@ -85,7 +85,7 @@ pub async fn stored_uids(
 
 pub async fn record_ok(conn: &mut PgConnection, mailbox: &str, folder: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE imap_state SET last_ok_at = now(), failing_since = NULL, last_error = NULL
+        "UPDATE imap_state SET last_ok_at = now(), first_ok_at = COALESCE(first_ok_at, now()), failing_since = NULL, last_error = NULL
          WHERE mailbox = $1 AND folder = $2",
     )
     .bind(mailbox)

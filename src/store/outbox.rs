@@ -136,3 +136,37 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
         .await?;
     Ok(())
 }
+
+/// Remembers that an address refused our mail for good.
+pub async fn mark_undeliverable(
+    conn: &mut PgConnection,
+    mailbox: &str,
+    address: &str,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO undeliverable (mailbox, address, reason) VALUES ($1, lower($2), $3)
+         ON CONFLICT (mailbox, address) DO UPDATE SET reason = EXCLUDED.reason, marked_at = now()",
+    )
+    .bind(mailbox)
+    .bind(address)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether an address refused our mail for good.
+pub async fn is_undeliverable(
+    conn: &mut PgConnection,
+    mailbox: &str,
+    address: &EmailAddress,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM undeliverable WHERE mailbox = $1 AND address = lower($2))",
+    )
+    .bind(mailbox)
+    .bind(address.as_str())
+    .fetch_one(conn)
+    .await
+}

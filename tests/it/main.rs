@@ -6,6 +6,7 @@ mod golden;
 mod harness;
 mod ingest;
 mod local_run;
+mod mail_servers;
 mod mailbox;
 mod outbox;
 mod robustness;
