@@ -63,7 +63,9 @@ impl App {
                 slot.insert(rules);
             }
         }
-        let pool = crate::store::connect(config.database_url(), config.database_pool).await?;
+        // Each mailbox's outbox worker keeps one connection for LISTEN.
+        let size = config.database_pool + mailboxes.len() as u32;
+        let pool = crate::store::connect(config.database_url(), size).await?;
         Ok(mailboxes
             .iter()
             .map(|(id, mailbox)| {

@@ -382,15 +382,15 @@ impl Config {
             {
                 bail!("mailboxes.{id}.case_prefix must be 1 to 8 letters, got `{prefix}`");
             }
-            for (what, auth, password, command, file) in [
+            for (what, auth, command, file) in [
                 mailbox
                     .imap
                     .as_ref()
-                    .map(|i| ("imap", i.auth, &i.password, &i.oauth_command, &i.oauth_file)),
+                    .map(|i| ("imap", i.auth, &i.oauth_command, &i.oauth_file)),
                 mailbox
                     .smtp
                     .as_ref()
-                    .map(|s| ("smtp", s.auth, &s.password, &s.oauth_command, &s.oauth_file)),
+                    .map(|s| ("smtp", s.auth, &s.oauth_command, &s.oauth_file)),
             ]
             .into_iter()
             .flatten()
@@ -398,8 +398,47 @@ impl Config {
                 if auth == AuthMethod::Xoauth2 && command.is_none() && file.is_none() {
                     bail!("mailboxes.{id}.{what}: xoauth2 needs oauth_command or oauth_file");
                 }
-                let _ = password;
             }
+        }
+        for address in &self.alerts.to {
+            if crate::domain::EmailAddress::parse(address).is_none() {
+                bail!("alerts.to: `{address}` is not an email address");
+            }
+        }
+        Ok(())
+    }
+
+    /// What the daemon needs on top of [`Config::load`]'s checks: every mailbox has its
+    /// servers and, for password logins, its passwords (which only the daemon needs).
+    pub fn check_servers(&self) -> anyhow::Result<()> {
+        for (id, mailbox) in &self.mailboxes {
+            let env = id.to_ascii_uppercase();
+            let Some(imap) = &mailbox.imap else {
+                bail!(
+                    "mailbox `{id}` has no [mailboxes.{id}.imap] settings (or use `run --inbox DIR --outbox DIR`)"
+                );
+            };
+            let Some(smtp) = &mailbox.smtp else {
+                bail!("mailbox `{id}` has no [mailboxes.{id}.smtp] settings");
+            };
+            if imap.auth == AuthMethod::Password && imap.password.is_none() {
+                bail!(
+                    "mailbox `{id}`: set the IMAP password in RM_MAILBOXES__{env}__IMAP__PASSWORD"
+                );
+            }
+            if smtp.auth == AuthMethod::Password
+                && !smtp.username.is_empty()
+                && smtp.password.is_none()
+            {
+                bail!(
+                    "mailbox `{id}`: set the SMTP password in RM_MAILBOXES__{env}__SMTP__PASSWORD"
+                );
+            }
+        }
+        if self.mailboxes.is_empty() {
+            bail!(
+                "no mailbox is configured: add [mailboxes.<id>] with imap and smtp settings (see the README), or use `run --inbox DIR --outbox DIR`"
+            );
         }
         Ok(())
     }

@@ -57,22 +57,15 @@ pub async fn run_local(
 
 /// Serves every configured mailbox on its IMAP and SMTP servers until SIGTERM or Ctrl-C.
 pub async fn run_servers(config: &Config) -> anyhow::Result<()> {
+    config.check_servers()?;
     let apps = App::start_all(config).await?;
     let mut senders = Vec::new();
     for app in &apps {
-        if app.servers.imap.is_none() {
-            anyhow::bail!(
-                "mailbox {:?} has no [mailboxes.{}.imap] settings (or use `run --inbox DIR --outbox DIR`)",
-                app.mailbox.id,
-                app.mailbox.id
-            );
-        }
-        let smtp = app.servers.smtp.clone().with_context(|| {
-            format!(
-                "mailbox {:?} has no [mailboxes.{}.smtp] settings",
-                app.mailbox.id, app.mailbox.id
-            )
-        })?;
+        let smtp = app
+            .servers
+            .smtp
+            .clone()
+            .context("checked by check_servers")?;
         let sent_copy = app
             .servers
             .imap

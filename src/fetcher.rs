@@ -225,8 +225,6 @@ pub async fn sync(
             .await?;
     }
     checkpoints::record_ok(&mut db, mailbox, &imap.folder).await?;
-    metrics::gauge!("rm_last_fetch_timestamp_seconds", "mailbox" => mailbox.clone())
-        .set(chrono::Utc::now().timestamp() as f64);
     Ok(pass)
 }
 

@@ -178,6 +178,15 @@ async fn gauges(apps: &[App]) -> anyhow::Result<()> {
             .await?;
     counts.extend(outbox.into_iter().map(|(m, s, n)| ("rm_outbox", m, s, n)));
     publish(counts);
+    // From the database, so any instance reports the fetcher wherever it runs.
+    let mut conn = first.pool.acquire().await?;
+    for (mailbox, at) in checkpoints::last_ok(&mut conn).await? {
+        if let Some(at) = at {
+            metrics::gauge!("rm_last_fetch_timestamp_seconds", "mailbox" => mailbox)
+                .set(at.timestamp() as f64);
+        }
+    }
+    drop(conn);
     let open: i64 = sqlx::query_scalar("SELECT count(*) FROM exceptions WHERE resolved_at IS NULL")
         .fetch_one(&first.pool)
         .await?;

@@ -158,10 +158,15 @@ pub async fn drain(app: &App, transport: &Transport) -> anyhow::Result<usize> {
     }
 }
 
-/// The worker loop: deliver while there is mail, else wait `idle`; stops between
-/// deliveries when `shutdown` is cancelled.
+/// The worker loop: deliver while there is mail, else wait for a new row's notification
+/// (or `idle`, for retries that come due); stops between deliveries when `shutdown` is
+/// cancelled.
 pub async fn run(app: App, transport: Transport, idle: Duration, shutdown: CancellationToken) {
+    let mut listener = None;
     while !shutdown.is_cancelled() {
+        if listener.is_none() {
+            listener = listen(&app).await;
+        }
         let wait = match deliver_next(&app, &transport, Utc::now()).await {
             Ok(Delivered::Empty) => idle,
             Ok(_) => Duration::ZERO,
@@ -170,13 +175,31 @@ pub async fn run(app: App, transport: Transport, idle: Duration, shutdown: Cance
                 idle
             }
         };
-        if !wait.is_zero() {
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(wait) => {}
+        if wait.is_zero() {
+            continue;
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(listener) => listener.recv().await.map(|_| ()),
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(wait) => {}
+            woken = notified => if woken.is_err() {
+                listener = None; // Postgres went away; listen again on the next turn
+            },
         }
     }
+}
+
+async fn listen(app: &App) -> Option<sqlx::postgres::PgListener> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.pool)
+        .await
+        .ok()?;
+    listener.listen(rows::NOTIFY_CHANNEL).await.ok()?;
+    Some(listener)
 }
 
 #[cfg(test)]

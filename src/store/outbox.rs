@@ -55,10 +55,21 @@ pub async fn insert(
     .bind(&draft.subject)
     .bind(&draft.raw)
     .bind(if held { "held" } else { "queued" })
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if !held {
+        // Wakes the outbox workers when the transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(mailbox)
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
+
+/// The Postgres channel on which new outbox rows are announced.
+pub const NOTIFY_CHANNEL: &str = "outbox";
 
 /// The kinds of automatic email sent to an address since `since` (loop guard).
 pub async fn automatic_sent_to(

@@ -916,8 +916,23 @@ async fn two_instances_share_the_work_and_serve_health_and_metrics(pool: PgPool)
     let stack = stack();
     let workers: Vec<String> = (0..WORKERS).map(|n| setup.worker(n)).collect();
     let first = setup.start(0);
+    // The second instance, started once the first has read its configuration, also serves HTTP.
+    wait_for(
+        &setup,
+        Duration::from_secs(30),
+        "the first instance running",
+        || async { setup.logs().contains("running;") },
+    )
+    .await;
     setup.configure("listen = \"\"", "listen = \"127.0.0.1:18089\"");
     let second = setup.start(1);
+    wait_for(
+        &setup,
+        Duration::from_secs(30),
+        "the second instance serving HTTP",
+        || async { setup.logs().contains("health and metrics served") },
+    )
+    .await;
     for (n, worker) in workers.iter().enumerate() {
         let id = format!("two{n}.{}", setup.tag);
         stack.drop_into(
