@@ -17,6 +17,7 @@ use crate::pipeline::{self, Settings, Triage};
 use crate::rules::{Rules, examples};
 use crate::scheduler;
 use crate::store::messages::Position;
+use crate::store::staff::Role;
 use crate::store::views;
 
 #[derive(Debug, Parser)]
@@ -92,6 +93,28 @@ pub enum Command {
     Outbox {
         #[arg(long, default_value_t = 200)]
         limit: i64,
+    },
+    /// Serve the staff web app (and health and metrics) alone, on `http.listen`.
+    Web,
+    /// Staff and LA-lead accounts of the web app.
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffAction {
+    /// Create an account, or reset its role and password. The password is asked for, or
+    /// read from standard input when that is not a terminal.
+    Add {
+        email: String,
+        /// admin (accounts, rules), staff (everything about cases), or la-lead.
+        #[arg(long, value_parser = ["admin", "staff", "la-lead"])]
+        role: String,
+        /// The council whose referrals an LA lead sees, as in rules/directory.toml.
+        #[arg(long)]
+        council: Option<String>,
     },
 }
 
@@ -181,7 +204,75 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             print_outbox(&app, limit, None).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }),
+        Command::Web => block_on(async {
+            crate::daemon::run_web(&config).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }),
+        Command::Staff {
+            action:
+                StaffAction::Add {
+                    email,
+                    role,
+                    council,
+                },
+        } => block_on(async {
+            let role = Role::parse(&role).context("the role")?;
+            if role == Role::LaLead && council.is_none() {
+                bail!("an la-lead account needs --council (the council whose referrals they see)");
+            }
+            anyhow::ensure!(
+                crate::domain::EmailAddress::parse(&email).is_some(),
+                "`{email}` is not an email address"
+            );
+            let password = read_password()?;
+            anyhow::ensure!(
+                password.chars().count() >= 12,
+                "the password must have at least 12 characters"
+            );
+            let hash = crate::web::hash_password(&password)?;
+            let pool = crate::store::connect(config.database_url(), 1).await?;
+            let mut conn = pool.acquire().await?;
+            let id =
+                crate::store::staff::upsert(&mut conn, &email, role, council.as_deref(), &hash)
+                    .await?;
+            crate::store::events::insert(
+                &mut conn,
+                None,
+                None,
+                &crate::store::events::Actor::Bot,
+                "account_saved",
+                &serde_json::json!({ "account": id, "role": role.as_str(), "council": council }),
+            )
+            .await?;
+            println!("account {} saved ({})", email.to_lowercase(), role.as_str());
+            Ok(std::process::ExitCode::SUCCESS)
+        }),
     }
+}
+
+/// A password from the terminal (not echoed) or from standard input.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    eprint!("Password (at least 12 characters): ");
+    // No echo while typing; restored afterwards even on error.
+    let quiet = std::process::Command::new("stty")
+        .arg("-echo")
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if quiet {
+        let _ = std::process::Command::new("stty").arg("echo").status();
+    }
+    eprintln!();
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>>(

@@ -222,8 +222,11 @@ fn default_pool_size() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// `/healthz`, `/readyz`, `/metrics`; empty to serve nothing.
+    /// The staff web app and `/healthz`, `/readyz`, `/metrics`; empty to serve nothing.
     pub listen: String,
+    /// Session cookies only over HTTPS (behind a TLS proxy). Browsers also accept them on
+    /// `http://localhost`; turn off only for plain HTTP on another host name.
+    pub secure_cookies: bool,
 }
 
 /// When staff are emailed about the mailbox itself.
@@ -266,6 +269,7 @@ impl Default for Config {
             mailboxes: BTreeMap::new(),
             http: HttpConfig {
                 listen: "127.0.0.1:8080".into(),
+                secure_cookies: true,
             },
             alerts: AlertConfig {
                 to: Vec::new(),

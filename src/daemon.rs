@@ -94,9 +94,10 @@ pub async fn run_servers(config: &Config) -> anyhow::Result<()> {
     if !config.http.listen.is_empty() {
         let listen = config.http.listen.clone();
         let (apps, stop) = (apps.clone(), shutdown.clone());
+        let web = crate::web::Web::new(apps[0].pool.clone(), config.http.secure_cookies)?;
         let failed = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(error) = http::serve(&listen, apps, stop).await {
+            if let Err(error) = http::serve(&listen, apps, web, stop).await {
                 tracing::error!(error = %format!("{error:#}"), "the HTTP server stopped");
                 failed.cancel();
             }
@@ -113,6 +114,27 @@ pub async fn run_servers(config: &Config) -> anyhow::Result<()> {
     shutdown.cancel();
     tasks.wait().await;
     Ok(())
+}
+
+/// Serves the web app (with health and metrics) alone, until SIGTERM or Ctrl-C.
+pub async fn run_web(config: &Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.http.listen.is_empty(),
+        "http.listen is empty: nothing to serve"
+    );
+    let apps = App::start_all(config).await?;
+    let web = crate::web::Web::new(apps[0].pool.clone(), config.http.secure_cookies)?;
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let listen = config.http.listen.clone();
+    let mut server = tokio::spawn(async move { http::serve(&listen, apps, web, stop).await });
+    tracing::info!("serving the web app; SIGTERM or Ctrl-C stops");
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        result = &mut server => return result?,
+    }
+    shutdown.cancel();
+    server.await?
 }
 
 /// Retries every stored message that failed before (each is retried or quarantined).

@@ -79,16 +79,18 @@ struct Served {
     metrics: PrometheusHandle,
 }
 
-/// Serves until `shutdown`. The apps share one pool; the first is used for queries.
+/// Serves the staff web app, health and metrics until `shutdown`. The apps share one
+/// pool; the first is used for queries.
 pub async fn serve(
     listen: &str,
     apps: Vec<App>,
+    web: crate::web::Web,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
-    tracing::info!(listen = %listener.local_addr()?, "health and metrics served");
+    tracing::info!(listen = %listener.local_addr()?, "web app, health and metrics served");
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -96,10 +98,14 @@ pub async fn serve(
         .with_state(Served {
             apps,
             metrics: metrics_handle(),
-        });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+        })
+        .merge(crate::web::router(web));
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }
 

@@ -365,6 +365,10 @@ async fn a_worker_is_asked_for_consent_and_referred_to_the_council_lead(pool: Pg
     let stack = stack();
     let worker = setup.worker(1);
     let lead = setup.lead("walsall");
+    setup.configure(
+        "idle_minutes = 5",
+        "idle_minutes = 5\nsent_folder = \"Sent\"",
+    );
     let daemon = setup.start(0);
 
     let started = Instant::now();
@@ -435,6 +439,16 @@ async fn a_worker_is_asked_for_consent_and_referred_to_the_council_lead(pool: Pg
         .await
         .unwrap();
     assert_eq!(state, "referred_la");
+    // A copy of each sent email (consent request, referral, the worker told) in Sent.
+    let sent_copies: usize = ["cur", "new"]
+        .iter()
+        .map(|sub| {
+            fs::read_dir(stack.maildir(&setup.bot).join(".Sent").join(sub))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(sent_copies, 3, "copies in the Sent folder");
     // Processed mail is flagged on the server, after the commit.
     assert_eq!(
         scalar(
@@ -1030,4 +1044,142 @@ async fn a_refused_login_alerts_staff_once_and_clears_when_fixed(pool: PgPool) {
     })
     .await;
     assert_eq!(daemon.stop(), Some(0));
+}
+
+#[sqlx::test]
+async fn a_changed_uidvalidity_rereads_the_folder_without_duplicates(pool: PgPool) {
+    let _turn = one_at_a_time().await;
+    let setup = Setup::new("uidvalidity", database_url(&pool).await);
+    let stack = stack();
+    let workers: Vec<String> = (0..5).map(|n| setup.worker(n)).collect();
+    let daemon = setup.start(0);
+    for (n, worker) in workers.iter().enumerate() {
+        let id = format!("uv{n}.{}", setup.tag);
+        stack.drop_into(
+            &setup.bot,
+            &format!("{id}.eml"),
+            &worker_email(worker, &setup.bot, &id, FIRST_EMAIL),
+        );
+    }
+    wait_for(&setup, Duration::from_secs(60), "five answered", || async {
+        scalar(&pool, "SELECT count(*) FROM outbox WHERE status = 'sent'").await == 5
+    })
+    .await;
+    assert_eq!(daemon.stop(), Some(0));
+    let before = scalar(&pool, "SELECT uidvalidity FROM imap_state").await;
+
+    // As if the mailbox moved to a new server: new UIDs, a new UIDVALIDITY, no flags.
+    mailstack(&["stop-imap"]);
+    let restart = scopeguard(|| {
+        mailstack(&["start-imap"]);
+    });
+    let maildir = stack.maildir(&setup.bot);
+    for entry in fs::read_dir(&maildir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("dovecot") {
+            fs::remove_file(entry.path()).ok();
+        }
+    }
+    for entry in fs::read_dir(maildir.join("cur")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bare = name.split(':').next().unwrap().to_string();
+        fs::rename(entry.path(), maildir.join("new").join(bare)).unwrap();
+    }
+    // A new UIDVALIDITY is the time in seconds: make sure it differs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    drop(restart);
+
+    let daemon = setup.start(1);
+    wait_for(
+        &setup,
+        Duration::from_secs(60),
+        "the folder read again",
+        || async { setup.logs().contains("duplicates=5") },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(daemon.stop(), Some(0));
+    assert_ne!(
+        scalar(&pool, "SELECT uidvalidity FROM imap_state").await,
+        before
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM messages").await,
+        5,
+        "nothing stored twice"
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT count(*) FROM outbox").await,
+        5,
+        "nobody answered twice"
+    );
+    for worker in &workers {
+        assert_eq!(from_mailbox(&stack.inbox(worker), &setup.bot).len(), 1);
+    }
+}
+
+#[sqlx::test]
+async fn a_permanent_smtp_refusal_goes_to_staff_and_holds_later_mail(pool: PgPool) {
+    let _turn = one_at_a_time().await;
+    let setup = Setup::new("refused", database_url(&pool).await);
+    let stack = stack();
+    let worker = format!("worker.{}@rejected.example.test", setup.tag);
+    let daemon = setup.start(0);
+    let id = format!("refused1.{}", setup.tag);
+    stack.drop_into(
+        &setup.bot,
+        &format!("{id}.eml"),
+        &worker_email(&worker, &setup.bot, &id, FIRST_EMAIL),
+    );
+    wait_for(
+        &setup,
+        Duration::from_secs(60),
+        "the delivery refused for good",
+        || async {
+            scalar(&pool, "SELECT count(*) FROM outbox WHERE status = 'failed'").await == 1
+        },
+    )
+    .await;
+    let attempts = scalar(&pool, "SELECT attempts::bigint FROM outbox").await;
+    assert_eq!(attempts, 1, "a 5xx is not retried");
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM undeliverable").await, 1);
+    // The worker writes again: the answer is held for staff, not sent to bounce again.
+    let body = format!("{FIRST_EMAIL}\nDid you get my email?");
+    let id = format!("refused2.{}", setup.tag);
+    stack.drop_into(
+        &setup.bot,
+        &format!("{id}.eml"),
+        &worker_email(&worker, &setup.bot, &id, &body),
+    );
+    wait_for(
+        &setup,
+        Duration::from_secs(60),
+        "the second message processed",
+        || async {
+            scalar(
+                &pool,
+                "SELECT count(*) FROM messages WHERE status = 'processed'",
+            )
+            .await
+                == 2
+        },
+    )
+    .await;
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sent')"
+        )
+        .await,
+        0
+    );
+    assert!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM exceptions WHERE reason = 'undeliverable'"
+        )
+        .await
+            >= 1
+    );
 }

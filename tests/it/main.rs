@@ -11,3 +11,4 @@ mod mailbox;
 mod outbox;
 mod robustness;
 mod timers;
+mod web;

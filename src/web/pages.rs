@@ -1,0 +1,511 @@
+//! The pages: the exception queue (staff) or the council's referrals (LA leads), a case,
+//! and the actions taken from them. An LA lead asking for a case not referred to their
+//! council gets 404, as if it did not exist.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use mail_parser::MimeHeaders;
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+
+use super::Web;
+use super::auth::{Signed, forbidden};
+use crate::domain::case_ref::CaseRef;
+use crate::store::events;
+use crate::store::staff::Account;
+use crate::store::views;
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "There is no such page.").into_response()
+}
+
+/// Shorthand: a database error becomes a logged 500.
+macro_rules! tried {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(error) => return super::internal(&error),
+        }
+    };
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueFilter {
+    reason: Option<String>,
+    council: Option<String>,
+    region: Option<String>,
+    state: Option<String>,
+}
+
+fn blank_is_none(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct QueueRow {
+    id: i64,
+    reason: String,
+    detail: String,
+    priority: i16,
+    created_at: DateTime<Utc>,
+    mailbox: Option<String>,
+    reference: Option<String>,
+    state: Option<String>,
+    council: Option<String>,
+    region: Option<String>,
+    deadline: Option<NaiveDate>,
+}
+
+/// Staff: the exception queue. LA leads: the cases referred to their council.
+pub async fn home(
+    State(web): State<Web>,
+    signed: Signed,
+    Query(filter): Query<QueueFilter>,
+) -> Response {
+    let mut conn = tried!(web.pool.acquire().await);
+    if !signed.account.role.sees_all_cases() {
+        return referrals(&web, &signed, &mut conn).await;
+    }
+    // Safeguarding first, then the nearest 60-day deadline, then the oldest.
+    let rows: Vec<QueueRow> = tried!(
+        sqlx::query_as(
+            "SELECT e.id, e.reason, e.detail, e.priority, e.created_at, coalesce(c.mailbox, e.mailbox) AS mailbox,
+                    c.reference, c.state, c.council, c.region, c.deadline
+             FROM exceptions e LEFT JOIN cases c ON c.id = e.case_id
+             WHERE e.resolved_at IS NULL
+               AND ($1::text IS NULL OR e.reason = $1)
+               AND ($2::text IS NULL OR c.council = $2)
+               AND ($3::text IS NULL OR c.region = $3)
+               AND ($4::text IS NULL OR c.state = $4)
+             ORDER BY e.priority = 0 DESC, c.deadline ASC NULLS LAST, e.created_at, e.id
+             LIMIT 500",
+        )
+        .bind(blank_is_none(&filter.reason))
+        .bind(blank_is_none(&filter.council))
+        .bind(blank_is_none(&filter.region))
+        .bind(blank_is_none(&filter.state))
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let counts: Vec<(String, i64)> = tried!(
+        sqlx::query_as(
+            "SELECT reason, count(*) FROM exceptions WHERE resolved_at IS NULL GROUP BY reason ORDER BY reason"
+        )
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let choices: Vec<(String, String, String)> = tried!(
+        sqlx::query_as(
+            "SELECT DISTINCT coalesce(council, ''), coalesce(region, ''), state FROM cases"
+        )
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let distinct = |pick: fn(&(String, String, String)) -> &String| {
+        let mut values: Vec<&String> = choices.iter().map(pick).filter(|v| !v.is_empty()).collect();
+        values.sort();
+        values.dedup();
+        values
+    };
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "row": row,
+                "priority_label": priority_label(row.priority),
+                "age": age(row.created_at),
+                "deadline": row.deadline.map(|d| d.format("%-d %b %Y").to_string()),
+            })
+        })
+        .collect();
+    web.render(
+        "queue.html",
+        &json!({
+            "account": signed.account,
+            "csrf": signed.csrf,
+            "rows": rows,
+            "total": counts.iter().map(|(_, n)| n).sum::<i64>(),
+            "counts": counts.iter().map(|(reason, n)| json!({ "reason": reason, "n": n })).collect::<Vec<_>>(),
+            "filter": {
+                "reason": blank_is_none(&filter.reason),
+                "council": blank_is_none(&filter.council),
+                "region": blank_is_none(&filter.region),
+                "state": blank_is_none(&filter.state),
+            },
+            "councils": distinct(|c| &c.0),
+            "regions": distinct(|c| &c.1),
+            "states": distinct(|c| &c.2),
+        }),
+    )
+}
+
+fn priority_label(priority: i16) -> &'static str {
+    match priority {
+        0 => "Safeguarding",
+        1 => "Urgent",
+        2 => "High",
+        3 => "Normal",
+        _ => "Low",
+    }
+}
+
+fn age(at: DateTime<Utc>) -> String {
+    let minutes = (Utc::now() - at).num_minutes().max(0);
+    match minutes {
+        0..=59 => format!("{minutes} min"),
+        60..=2879 => format!("{} h", minutes / 60),
+        _ => format!("{} days", minutes / 1440),
+    }
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct ReferralRow {
+    reference: String,
+    state: String,
+    worker_name: Option<String>,
+    referred_at: DateTime<Utc>,
+    outcome: Option<String>,
+}
+
+async fn referrals(web: &Web, signed: &Signed, conn: &mut PgConnection) -> Response {
+    let rows: Vec<ReferralRow> = tried!(
+        sqlx::query_as(
+            "SELECT c.reference, c.state, c.worker_name, r.created_at AS referred_at, r.outcome
+             FROM referrals r JOIN cases c ON c.id = r.case_id
+             WHERE r.target_kind = 'council' AND r.target = $1
+             ORDER BY r.created_at DESC
+             LIMIT 500",
+        )
+        .bind(signed.account.council.as_deref().unwrap_or(""))
+        .fetch_all(conn)
+        .await
+    );
+    web.render(
+        "referrals.html",
+        &json!({ "account": signed.account, "csrf": signed.csrf, "rows": rows }),
+    )
+}
+
+/// The case's id, if the account may see it (an LA lead: only their council's referrals).
+async fn visible_case(
+    conn: &mut PgConnection,
+    account: &Account,
+    reference: &str,
+) -> sqlx::Result<Option<i64>> {
+    let Some(reference) = CaseRef::parse_any(reference) else {
+        return Ok(None);
+    };
+    let Some(id) = crate::store::cases::find_by_reference(conn, &reference).await? else {
+        return Ok(None);
+    };
+    if account.role.sees_all_cases() {
+        return Ok(Some(id));
+    }
+    let referred: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM referrals WHERE case_id = $1 AND target_kind = 'council' AND target = $2)",
+    )
+    .bind(id)
+    .bind(account.council.as_deref().unwrap_or(""))
+    .fetch_one(conn)
+    .await?;
+    Ok(referred.then_some(id))
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    received_at: DateTime<Utc>,
+    from_address: Option<String>,
+    subject: Option<String>,
+    kind: Option<String>,
+    status: String,
+    reason: Option<String>,
+    raw: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct FactRow {
+    field: String,
+    value: String,
+    quote: Option<String>,
+    confidence: f32,
+    actor: String,
+    recorded_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct ExceptionRow {
+    id: i64,
+    reason: String,
+    detail: String,
+    priority: i16,
+    created_at: DateTime<Utc>,
+}
+
+pub async fn case(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(reference): Path<String>,
+) -> Response {
+    let mut conn = tried!(web.pool.acquire().await);
+    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
+        return not_found();
+    };
+    let summary: views::CaseSummary = tried!(
+        sqlx::query_as(
+            "SELECT c.id, c.reference, c.state, c.worker_name, c.council, c.region, c.route, c.consent, c.readiness,
+                    c.safeguarding, c.deadline, c.created_at,
+                    (SELECT count(*) FROM exceptions e WHERE e.case_id = c.id AND e.resolved_at IS NULL) AS open_exceptions,
+                    (SELECT count(*) FROM messages m WHERE m.case_id = c.id) AS messages
+             FROM cases c WHERE c.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+    );
+    let messages: Vec<MessageRow> = tried!(
+        sqlx::query_as(
+            "SELECT id, received_at, from_address, subject, kind, status, quarantine_reason AS reason, raw
+             FROM messages WHERE case_id = $1 ORDER BY received_at, id",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let facts: Vec<FactRow> = tried!(
+        sqlx::query_as(
+            "SELECT field, value, quote, confidence, actor, recorded_at
+             FROM facts WHERE case_id = $1 AND superseded_at IS NULL ORDER BY field",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let exceptions: Vec<ExceptionRow> = tried!(
+        sqlx::query_as(
+            "SELECT id, reason, detail, priority, created_at FROM exceptions
+             WHERE case_id = $1 AND resolved_at IS NULL ORDER BY priority, created_at",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let timeline = tried!(views::timeline(&mut conn, id).await);
+    let messages: Vec<serde_json::Value> = messages.iter().map(message_view).collect();
+    let timeline: Vec<serde_json::Value> = timeline
+        .iter()
+        .map(|e| json!({ "at": e.at.format("%d %b %Y %H:%M").to_string(), "what": e.what, "summary": e.summary }))
+        .collect();
+    let staff = signed.account.role.sees_all_cases();
+    web.render(
+        "case.html",
+        &json!({
+            "account": signed.account,
+            "csrf": signed.csrf,
+            "staff": staff,
+            "case": {
+                "reference": summary.reference,
+                "state": summary.state,
+                "worker_name": summary.worker_name,
+                "council": summary.council,
+                "region": summary.region,
+                "route": summary.route,
+                "consent": summary.consent,
+                "readiness": summary.readiness,
+                "safeguarding": summary.safeguarding,
+                "deadline": summary.deadline.map(|d| d.format("%-d %b %Y").to_string()),
+                "opened": summary.created_at.format("%d %b %Y").to_string(),
+            },
+            // LA leads see what was shared with them, not the staff's working material.
+            "facts": if staff { json!(facts) } else { json!([]) },
+            "messages": if staff { json!(messages) } else { json!([]) },
+            "exceptions": if staff { json!(exceptions) } else { json!([]) },
+            "timeline": if staff { json!(timeline) } else { json!([]) },
+        }),
+    )
+}
+
+/// A stored message as the page shows it: headers and the readable text, never HTML.
+fn message_view(message: &MessageRow) -> serde_json::Value {
+    let body = match crate::pipeline::parse::parse(&message.raw) {
+        Ok(email) => email.body,
+        Err(_) => String::from_utf8_lossy(&message.raw).into_owned(),
+    };
+    // Numbered as the download route numbers them.
+    let attachments: Vec<serde_json::Value> = mail_parser::MessageParser::default()
+        .parse(&message.raw)
+        .map(|parsed| {
+            parsed
+                .attachments()
+                .enumerate()
+                .map(|(n, part)| {
+                    json!({
+                        "n": n,
+                        "name": part.attachment_name().map_or_else(|| format!("attachment-{}", n + 1), str::to_string),
+                        "mime_type": part
+                            .content_type()
+                            .map(|t| format!("{}/{}", t.ctype(), t.subtype().unwrap_or("octet-stream")))
+                            .unwrap_or_else(|| "application/octet-stream".into()),
+                        "size": part.contents().len(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "id": message.id,
+        "received": message.received_at.format("%d %b %Y %H:%M").to_string(),
+        "from": message.from_address,
+        "subject": message.subject,
+        "kind": message.kind,
+        "status": message.status,
+        "reason": message.reason,
+        "body": body,
+        "attachments": attachments,
+    })
+}
+
+/// An attachment, always as a download (never rendered in the app's origin).
+pub async fn attachment(
+    State(web): State<Web>,
+    signed: Signed,
+    Path((reference, message, n)): Path<(String, i64, usize)>,
+) -> Response {
+    if !signed.account.role.sees_all_cases() {
+        return not_found();
+    }
+    let mut conn = tried!(web.pool.acquire().await);
+    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
+        return not_found();
+    };
+    let raw: Option<Vec<u8>> = tried!(
+        sqlx::query_scalar("SELECT raw FROM messages WHERE id = $1 AND case_id = $2")
+            .bind(message)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+    );
+    let Some(raw) = raw else {
+        return not_found();
+    };
+    let Some(parsed) = mail_parser::MessageParser::default().parse(&raw) else {
+        return not_found();
+    };
+    let Some(part) = parsed.attachments().nth(n) else {
+        return not_found();
+    };
+    let name: String = part
+        .attachment_name()
+        .unwrap_or("attachment")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' '))
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        part.contents().to_vec(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    csrf: String,
+    note: String,
+}
+
+/// A note on the case (staff and the council's LA lead), kept in the audit trail.
+pub async fn add_note(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(reference): Path<String>,
+    Form(form): Form<NoteForm>,
+) -> Response {
+    if !signed.csrf_ok(&form.csrf) {
+        return forbidden();
+    }
+    let mut conn = tried!(web.pool.acquire().await);
+    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
+        return not_found();
+    };
+    let note = form.note.trim();
+    if !note.is_empty() {
+        tried!(
+            events::insert(
+                &mut conn,
+                Some(id),
+                None,
+                &signed.actor(),
+                "note",
+                &json!({ "note": note })
+            )
+            .await
+        );
+    }
+    Redirect::to(&format!("/cases/{reference}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Marks an exception as handled, with what was done.
+pub async fn resolve(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<ResolveForm>,
+) -> Response {
+    if !signed.csrf_ok(&form.csrf) {
+        return forbidden();
+    }
+    if !signed.account.role.sees_all_cases() {
+        return not_found();
+    }
+    let mut tx = tried!(web.pool.begin().await);
+    let resolved: Option<(Option<i64>, String)> = tried!(
+        sqlx::query_as(
+            "UPDATE exceptions SET resolved_at = now(), resolved_by = $2
+             WHERE id = $1 AND resolved_at IS NULL RETURNING case_id, reason",
+        )
+        .bind(id)
+        .bind(signed.actor().as_string())
+        .fetch_optional(&mut *tx)
+        .await
+    );
+    let Some((case_id, reason)) = resolved else {
+        return Redirect::to("/").into_response();
+    };
+    let mut detail = BTreeMap::new();
+    detail.insert("exception", json!(id));
+    detail.insert("reason", json!(reason));
+    if !form.note.trim().is_empty() {
+        detail.insert("note", json!(form.note.trim()));
+    }
+    tried!(
+        events::insert(
+            &mut tx,
+            case_id,
+            None,
+            &signed.actor(),
+            "exception_resolved",
+            &json!(detail)
+        )
+        .await
+    );
+    tried!(tx.commit().await);
+    Redirect::to("/").into_response()
+}

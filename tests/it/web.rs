@@ -1,0 +1,411 @@
+//! The staff web app's routes on a real Postgres: who may see what, sessions, CSRF, rate
+//! limits, and hostile email content shown as text.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use regional_mailbox::store::staff::{self, Role};
+use regional_mailbox::web::{Web, hash_password, router};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+use crate::mailbox::{Mail, TestApp};
+
+const PASSWORD: &str = "a long test password";
+
+struct Browser {
+    router: Router,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Browser {
+    fn new(pool: &PgPool) -> Browser {
+        Browser {
+            router: router(Web::new(pool.clone(), false).unwrap()),
+            cookies: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, request: Request<Body>) -> Page {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.into(), value.into()));
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_string());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Page {
+            status,
+            location,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// The CSRF token of the last page's forms.
+    fn csrf(page: &Page) -> String {
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        page.body[at..].split('"').next().unwrap().to_string()
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let login = self.get("/login").await;
+        let csrf = Self::csrf(&login);
+        self.post(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ],
+        )
+        .await
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn account(pool: &PgPool, email: &str, role: Role, council: Option<&str>) {
+    let mut conn = pool.acquire().await.unwrap();
+    staff::upsert(
+        &mut conn,
+        email,
+        role,
+        council,
+        &hash_password(PASSWORD).unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Two workers: one referred to Walsall, one with a safeguarding concern and a hostile
+/// subject and body.
+async fn cases(pool: &PgPool) -> TestApp {
+    let app = TestApp::new(pool.clone()).await;
+    let priya = "priya.nair.1991@gmail.example";
+    app.receive(
+        &Mail::from(priya)
+            .named("Priya Nair")
+            .body("My sponsor licence was revoked. I live in Walsall WS1 3AB. Please help."),
+    )
+    .await;
+    app.deliver().await;
+    let consent_request = app.last_to(priya).await;
+    app.receive(
+        &Mail::from(priya)
+            .body("Yes I agree. My number is 07700 900142.")
+            .replying_to(&consent_request),
+    )
+    .await;
+    app.deliver().await;
+    app.receive(
+        &Mail::from("amina.b@example.test")
+            .subject("<script>alert('subject')</script> help")
+            .body("<img src=x onerror=alert(1)> My employer took my passport and has not paid my wages for three months. <script>alert('body')</script>"),
+    )
+    .await;
+    app.deliver().await;
+    app
+}
+
+#[sqlx::test]
+async fn without_a_session_every_page_and_action_goes_to_the_login(pool: PgPool) {
+    let _app = cases(&pool).await;
+    let mut browser = Browser::new(&pool);
+    for path in [
+        "/",
+        "/cases/RM-000001",
+        "/cases/RM-000001/messages/1/attachments/0",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.location.unwrap().starts_with("/login?next="), "{path}");
+    }
+    for path in ["/logout", "/cases/RM-000001/notes", "/exceptions/1/resolve"] {
+        let page = browser.post(path, &[("csrf", "x"), ("note", "x")]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.location.unwrap().starts_with("/login"), "{path}");
+    }
+    let login = browser.get("/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.body.contains("Sign in"));
+}
+
+#[sqlx::test]
+async fn staff_sign_in_see_the_queue_safeguarding_first_and_resolve_with_a_csrf_token(
+    pool: PgPool,
+) {
+    let _app = cases(&pool).await;
+    account(&pool, "Sam.Staff@wm.example.test", Role::Staff, None).await;
+    let mut browser = Browser::new(&pool);
+
+    let wrong = browser
+        .sign_in("sam.staff@wm.example.test", "not the password")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("do not match"));
+    let signed_in = browser.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert!(browser.cookies.iter().any(|(n, _)| n == "rm_session"));
+
+    let queue = browser.get("/").await;
+    assert_eq!(queue.status, StatusCode::OK);
+    let safeguarding = queue
+        .body
+        .find("Safeguarding")
+        .expect("the safeguarding exception");
+    let first_row = queue.body.find("<tr class=\"p").unwrap();
+    assert!(
+        queue.body[first_row..].starts_with("<tr class=\"p0\""),
+        "safeguarding comes first"
+    );
+    assert!(safeguarding > 0);
+    let csrf = Browser::csrf(&queue);
+    let id: i64 = sqlx::query_scalar("SELECT id FROM exceptions WHERE reason = 'safeguarding'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // A forged form (no token, or another token) is refused and changes nothing.
+    for token in ["", "0000"] {
+        let forged = browser
+            .post(
+                &format!("/exceptions/{id}/resolve"),
+                &[("csrf", token), ("note", "x")],
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    }
+    let resolved = browser
+        .post(
+            &format!("/exceptions/{id}/resolve"),
+            &[
+                ("csrf", &csrf),
+                ("note", "Called the worker; police informed"),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::SEE_OTHER);
+    let (by, actor): (String, String) = sqlx::query_as(
+        "SELECT e.resolved_by, v.actor FROM exceptions e JOIN events v ON v.action = 'exception_resolved'
+         WHERE e.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(by, "staff:sam.staff@wm.example.test");
+    assert_eq!(actor, by, "the action is in the audit trail");
+
+    let note = browser
+        .post("/cases/RM-000001/notes", &[("csrf", "bad"), ("note", "x")])
+        .await;
+    assert_eq!(note.status, StatusCode::FORBIDDEN);
+    let out = browser.post("/logout", &[("csrf", "bad")]).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN);
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        browser.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "signed out"
+    );
+}
+
+#[sqlx::test]
+async fn hostile_email_content_is_shown_as_text(pool: PgPool) {
+    let _app = cases(&pool).await;
+    account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
+    let mut browser = Browser::new(&pool);
+    browser.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    let reference: String = sqlx::query_scalar("SELECT reference FROM cases WHERE safeguarding")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let page = browser.get(&format!("/cases/{reference}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        !page.body.contains("<script>"),
+        "no live script:\n{}",
+        page.body
+    );
+    assert!(!page.body.contains("<img src=x"), "no live image");
+    assert!(
+        page.body.contains("&lt;script&gt;alert("),
+        "the payload is visible as text"
+    );
+    assert!(page.body.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    let csp = page
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+}
+
+#[sqlx::test]
+async fn an_la_lead_sees_only_their_councils_referrals(pool: PgPool) {
+    let _app = cases(&pool).await;
+    account(
+        &pool,
+        "lead@walsall.example.gov.uk",
+        Role::LaLead,
+        Some("Walsall"),
+    )
+    .await;
+    account(
+        &pool,
+        "lead@dudley.example.gov.uk",
+        Role::LaLead,
+        Some("Dudley"),
+    )
+    .await;
+    let walsall: String = sqlx::query_scalar(
+        "SELECT c.reference FROM cases c JOIN referrals r ON r.case_id = c.id WHERE r.target = 'Walsall'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let other: String = sqlx::query_scalar("SELECT reference FROM cases WHERE safeguarding")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let mut lead = Browser::new(&pool);
+    lead.sign_in("lead@walsall.example.gov.uk", PASSWORD).await;
+    let home = lead.get("/").await;
+    assert!(home.body.contains(&walsall), "the referral is listed");
+    assert!(!home.body.contains(&other));
+    assert_eq!(
+        lead.get(&format!("/cases/{walsall}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        lead.get(&format!("/cases/{other}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let csrf = Browser::csrf(&home);
+    let note = lead
+        .post(
+            &format!("/cases/{other}/notes"),
+            &[("csrf", &csrf), ("note", "x")],
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::NOT_FOUND);
+    let note = lead
+        .post(
+            &format!("/cases/{walsall}/notes"),
+            &[("csrf", &csrf), ("note", "Interview booked")],
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::SEE_OTHER);
+    let id: i64 = sqlx::query_scalar("SELECT id FROM exceptions LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let resolve = lead
+        .post(&format!("/exceptions/{id}/resolve"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        resolve.status,
+        StatusCode::NOT_FOUND,
+        "leads do not handle the staff queue"
+    );
+
+    let mut dudley = Browser::new(&pool);
+    dudley.sign_in("lead@dudley.example.gov.uk", PASSWORD).await;
+    assert_eq!(
+        dudley.get(&format!("/cases/{walsall}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(!dudley.get("/").await.body.contains(&walsall));
+}
+
+#[sqlx::test]
+async fn repeated_failed_logins_are_slowed_down(pool: PgPool) {
+    account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
+    let mut browser = Browser::new(&pool);
+    for _ in 0..5 {
+        let page = browser.sign_in("sam.staff@wm.example.test", "guess").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let page = browser.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    assert_eq!(
+        page.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    // A login form posted without its cookie is refused.
+    let mut other = Browser::new(&pool);
+    let forged = other
+        .post(
+            "/login",
+            &[
+                ("email", "sam.staff@wm.example.test"),
+                ("password", PASSWORD),
+                ("csrf", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
