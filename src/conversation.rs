@@ -122,6 +122,8 @@ pub struct Outgoing {
     pub worker_contacted: bool,
     /// A staff alert's title and detail.
     pub alert: Option<(String, String)>,
+    /// What a member of staff wrote (StaffMessage).
+    pub staff_text: Option<String>,
 }
 
 impl Outgoing {
@@ -141,6 +143,7 @@ impl Outgoing {
             erasure_requested: false,
             worker_contacted: false,
             alert: None,
+            staff_text: None,
         }
     }
 }

@@ -94,7 +94,7 @@ pub async fn run_servers(config: &Config) -> anyhow::Result<()> {
     if !config.http.listen.is_empty() {
         let listen = config.http.listen.clone();
         let (apps, stop) = (apps.clone(), shutdown.clone());
-        let web = crate::web::Web::new(apps[0].pool.clone(), config.http.secure_cookies)?;
+        let web = crate::web::Web::new(apps.clone(), config.http.secure_cookies)?;
         let failed = shutdown.clone();
         tasks.spawn(async move {
             if let Err(error) = http::serve(&listen, apps, web, stop).await {
@@ -123,7 +123,7 @@ pub async fn run_web(config: &Config) -> anyhow::Result<()> {
         "http.listen is empty: nothing to serve"
     );
     let apps = App::start_all(config).await?;
-    let web = crate::web::Web::new(apps[0].pool.clone(), config.http.secure_cookies)?;
+    let web = crate::web::Web::new(apps.clone(), config.http.secure_cookies)?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let listen = config.http.listen.clone();

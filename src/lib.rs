@@ -17,6 +17,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod casework;
 pub mod cli;
 pub mod config;
 pub mod conversation;

@@ -47,6 +47,8 @@ pub struct Draft {
     pub template_version: String,
     /// The worker's details this email discloses (for the disclosure log).
     pub disclosed: Vec<&'static str>,
+    /// Sent by the mailbox by itself (counted by the loop guard), not written by a person.
+    pub automatic: bool,
 }
 
 /// Our Message-ID for an outbox row: the prefix says which question it asks (read back by
@@ -129,6 +131,7 @@ pub fn draft(
         raw,
         template_version: rendered.version,
         disclosed,
+        automatic: outgoing.auto_submitted != "no",
     })
 }
 
@@ -203,6 +206,7 @@ fn context(
                 detail: detail.clone(),
             })
             .unwrap_or_default(),
+        staff_text: outgoing.staff_text.clone().unwrap_or_default(),
     }
 }
 

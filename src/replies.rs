@@ -37,10 +37,12 @@ pub enum Reply {
     ReferralReceived,
     /// To staff, about the mailbox itself (inbox unreachable, nothing arriving).
     StaffAlert,
+    /// Written by a member of staff in the web app, sent to the worker in the thread.
+    StaffMessage,
 }
 
 impl Reply {
-    pub const ALL: [Reply; 14] = [
+    pub const ALL: [Reply; 15] = [
         Reply::ConsentRequest,
         Reply::DetailsRequest,
         Reply::Reminder,
@@ -55,6 +57,7 @@ impl Reply {
         Reply::ProviderAcknowledgement,
         Reply::ReferralReceived,
         Reply::StaffAlert,
+        Reply::StaffMessage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Reply {
             Reply::ProviderAcknowledgement => "provider_acknowledgement",
             Reply::ReferralReceived => "referral_received",
             Reply::StaffAlert => "staff_alert",
+            Reply::StaffMessage => "staff_message",
         }
     }
 
@@ -96,6 +100,7 @@ impl Reply {
             Reply::ConsentRefused | Reply::WithdrawalConfirmation | Reply::Closing => "closing",
             Reply::SafeguardingUrgentHelp => "help",
             Reply::StaffAlert => "alert",
+            Reply::StaffMessage => "staff",
         }
     }
 
@@ -333,6 +338,8 @@ pub struct ReplyContext {
     pub worker_contacted: bool,
     pub close_after_days: u32,
     pub alert: AlertContext,
+    /// What a member of staff wrote (StaffMessage).
+    pub staff_text: String,
 }
 
 /// A staff alert about the mailbox itself.
@@ -446,6 +453,7 @@ impl ReplyContext {
                 title: "The inbox cannot be reached".into(),
                 detail: "Login refused since 09:00.".into(),
             },
+            staff_text: "Thank you for your message. I have called your council for you.".into(),
         }
     }
 }

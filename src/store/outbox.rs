@@ -42,7 +42,7 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO outbox (id, mailbox, case_id, reply_to, kind, template_version, message_id, recipients,
                              subject, raw, automatic, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(mailbox)
@@ -54,6 +54,7 @@ pub async fn insert(
     .bind(&recipients)
     .bind(&draft.subject)
     .bind(&draft.raw)
+    .bind(draft.automatic)
     .bind(if held { "held" } else { "queued" })
     .execute(&mut *conn)
     .await?;

@@ -19,24 +19,37 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use sqlx::PgPool;
 
+use crate::app::App;
+
 pub use auth::{hash_password, verify_password};
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct Web {
     pub pool: PgPool,
+    /// Every mailbox served (they share the pool): a case is acted on with its own.
+    apps: Arc<Vec<App>>,
     pages: Arc<tera::Tera>,
     /// `Secure` on cookies: on unless the app is served over plain HTTP on loopback.
     pub secure_cookies: bool,
 }
 
 impl Web {
-    pub fn new(pool: PgPool, secure_cookies: bool) -> anyhow::Result<Web> {
+    pub fn new(apps: Vec<App>, secure_cookies: bool) -> anyhow::Result<Web> {
+        let pool = apps
+            .first()
+            .map(|app| app.pool.clone())
+            .ok_or_else(|| anyhow::anyhow!("the web app needs a mailbox"))?;
         Ok(Web {
             pool,
+            apps: Arc::new(apps),
             pages: Arc::new(load_pages()?),
             secure_cookies,
         })
+    }
+
+    fn app(&self, mailbox: &str) -> Option<&App> {
+        self.apps.iter().find(|app| app.mailbox.id == mailbox)
     }
 
     fn render(&self, page: &str, context: &serde_json::Value) -> Response {
@@ -59,6 +72,7 @@ pub fn router(web: Web) -> Router {
         .route("/logout", post(auth::logout))
         .route("/cases/{reference}", get(pages::case))
         .route("/cases/{reference}/notes", post(pages::add_note))
+        .route("/cases/{reference}/reply", post(pages::reply))
         .route(
             "/cases/{reference}/messages/{message}/attachments/{n}",
             get(pages::attachment),

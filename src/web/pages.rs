@@ -509,3 +509,49 @@ pub async fn resolve(
     tried!(tx.commit().await);
     Redirect::to("/").into_response()
 }
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    csrf: String,
+    text: String,
+}
+
+/// A reply written by staff, sent to the worker through the outbox in the case's thread.
+pub async fn reply(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(reference): Path<String>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    if !signed.csrf_ok(&form.csrf) {
+        return forbidden();
+    }
+    if !signed.account.role.sees_all_cases() {
+        return not_found();
+    }
+    let mut conn = tried!(web.pool.acquire().await);
+    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
+        return not_found();
+    };
+    let mailbox: String = tried!(
+        sqlx::query_scalar("SELECT mailbox FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+    );
+    drop(conn);
+    let Some(app) = web.app(&mailbox) else {
+        return (
+            StatusCode::CONFLICT,
+            "This case belongs to a mailbox this server does not run.",
+        )
+            .into_response();
+    };
+    match crate::casework::reply(app, id, &signed.actor(), &form.text, Utc::now()).await {
+        Ok(_) => Redirect::to(&format!("/cases/{reference}#h-reply")).into_response(),
+        Err(crate::casework::Refused::Invalid(message)) => {
+            (StatusCode::BAD_REQUEST, message).into_response()
+        }
+        Err(crate::casework::Refused::Failed(error)) => super::internal(&error),
+    }
+}

@@ -26,9 +26,9 @@ struct Page {
 }
 
 impl Browser {
-    fn new(pool: &PgPool) -> Browser {
+    fn new(app: &TestApp) -> Browser {
         Browser {
-            router: router(Web::new(pool.clone(), false).unwrap()),
+            router: router(Web::new(vec![app.app.clone()], false).unwrap()),
             cookies: Vec::new(),
         }
     }
@@ -169,8 +169,8 @@ async fn cases(pool: &PgPool) -> TestApp {
 
 #[sqlx::test]
 async fn without_a_session_every_page_and_action_goes_to_the_login(pool: PgPool) {
-    let _app = cases(&pool).await;
-    let mut browser = Browser::new(&pool);
+    let app = cases(&pool).await;
+    let mut browser = Browser::new(&app);
     for path in [
         "/",
         "/cases/RM-000001",
@@ -194,9 +194,9 @@ async fn without_a_session_every_page_and_action_goes_to_the_login(pool: PgPool)
 async fn staff_sign_in_see_the_queue_safeguarding_first_and_resolve_with_a_csrf_token(
     pool: PgPool,
 ) {
-    let _app = cases(&pool).await;
+    let app = cases(&pool).await;
     account(&pool, "Sam.Staff@wm.example.test", Role::Staff, None).await;
-    let mut browser = Browser::new(&pool);
+    let mut browser = Browser::new(&app);
 
     let wrong = browser
         .sign_in("sam.staff@wm.example.test", "not the password")
@@ -273,9 +273,9 @@ async fn staff_sign_in_see_the_queue_safeguarding_first_and_resolve_with_a_csrf_
 
 #[sqlx::test]
 async fn hostile_email_content_is_shown_as_text(pool: PgPool) {
-    let _app = cases(&pool).await;
+    let app = cases(&pool).await;
     account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
-    let mut browser = Browser::new(&pool);
+    let mut browser = Browser::new(&app);
     browser.sign_in("sam.staff@wm.example.test", PASSWORD).await;
     let reference: String = sqlx::query_scalar("SELECT reference FROM cases WHERE safeguarding")
         .fetch_one(&pool)
@@ -305,7 +305,7 @@ async fn hostile_email_content_is_shown_as_text(pool: PgPool) {
 
 #[sqlx::test]
 async fn an_la_lead_sees_only_their_councils_referrals(pool: PgPool) {
-    let _app = cases(&pool).await;
+    let app = cases(&pool).await;
     account(
         &pool,
         "lead@walsall.example.gov.uk",
@@ -331,7 +331,7 @@ async fn an_la_lead_sees_only_their_councils_referrals(pool: PgPool) {
         .await
         .unwrap();
 
-    let mut lead = Browser::new(&pool);
+    let mut lead = Browser::new(&app);
     lead.sign_in("lead@walsall.example.gov.uk", PASSWORD).await;
     let home = lead.get("/").await;
     assert!(home.body.contains(&walsall), "the referral is listed");
@@ -372,7 +372,7 @@ async fn an_la_lead_sees_only_their_councils_referrals(pool: PgPool) {
         "leads do not handle the staff queue"
     );
 
-    let mut dudley = Browser::new(&pool);
+    let mut dudley = Browser::new(&app);
     dudley.sign_in("lead@dudley.example.gov.uk", PASSWORD).await;
     assert_eq!(
         dudley.get(&format!("/cases/{walsall}")).await.status,
@@ -383,8 +383,9 @@ async fn an_la_lead_sees_only_their_councils_referrals(pool: PgPool) {
 
 #[sqlx::test]
 async fn repeated_failed_logins_are_slowed_down(pool: PgPool) {
+    let app = TestApp::new(pool.clone()).await;
     account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
-    let mut browser = Browser::new(&pool);
+    let mut browser = Browser::new(&app);
     for _ in 0..5 {
         let page = browser.sign_in("sam.staff@wm.example.test", "guess").await;
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -396,7 +397,7 @@ async fn repeated_failed_logins_are_slowed_down(pool: PgPool) {
         "even the right password waits"
     );
     // A login form posted without its cookie is refused.
-    let mut other = Browser::new(&pool);
+    let mut other = Browser::new(&app);
     let forged = other
         .post(
             "/login",
@@ -408,4 +409,84 @@ async fn repeated_failed_logins_are_slowed_down(pool: PgPool) {
         )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test]
+async fn staff_reply_to_the_worker_in_the_thread_through_the_outbox(pool: PgPool) {
+    let app = cases(&pool).await;
+    account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
+    account(
+        &pool,
+        "lead@walsall.example.gov.uk",
+        Role::LaLead,
+        Some("Walsall"),
+    )
+    .await;
+    let reference: String = sqlx::query_scalar("SELECT reference FROM cases WHERE safeguarding")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&app);
+    browser.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    let page = browser.get(&format!("/cases/{reference}")).await;
+    let csrf = Browser::csrf(&page);
+    let path = format!("/cases/{reference}/reply");
+    let text = "Hello Amina, I am sorry this happened. I have asked the council to call you today.";
+    assert_eq!(
+        browser
+            .post(&path, &[("csrf", "bad"), ("text", text)])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        browser
+            .post(&path, &[("csrf", &csrf), ("text", "  ")])
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let sent = browser
+        .post(&path, &[("csrf", &csrf), ("text", text)])
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+
+    let mut lead = Browser::new(&app);
+    lead.sign_in("lead@walsall.example.gov.uk", PASSWORD).await;
+    let lead_csrf = Browser::csrf(&lead.get("/").await);
+    let refused = lead
+        .post(&path, &[("csrf", &lead_csrf), ("text", "x")])
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+
+    app.deliver().await;
+    let reply = app.last_to("amina.b@example.test").await;
+    assert_eq!(reply.kind, "staff_message");
+    assert!(
+        reply.body.contains("asked the council to call you"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.subject.starts_with(&format!("[{reference}]")));
+    assert_eq!(
+        reply.header("Auto-Submitted").as_deref(),
+        Some("no"),
+        "a person wrote it"
+    );
+    let raw = String::from_utf8_lossy(&reply.raw);
+    assert!(
+        raw.contains("In-Reply-To: <test-"),
+        "threaded under the worker's email:\n{raw}"
+    );
+    let automatic: bool =
+        sqlx::query_scalar("SELECT automatic FROM outbox WHERE kind = 'staff_message'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!automatic);
+    let actor: String = sqlx::query_scalar("SELECT actor FROM events WHERE action = 'staff_reply'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(actor, "staff:sam.staff@wm.example.test");
 }
