@@ -108,13 +108,18 @@ impl SmtpSender {
             .map_err(|e| SendError::Permanent(format!("no usable recipient: {e}")))?;
         let transport = self.transport().await?;
         let deadline = Duration::from_secs(self.config.timeout_seconds.max(1));
-        match tokio::time::timeout(deadline, transport.send_raw(&envelope, raw)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(classify(&error)),
-            Err(_) => Err(SendError::Temporary(format!(
+        let result = match tokio::time::timeout(deadline, transport.send_raw(&envelope, raw)).await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(error)) => classify(&error),
+            Err(_) => SendError::Temporary(format!(
                 "the SMTP server did not finish within {deadline:?}"
-            ))),
-        }
+            )),
+        };
+        // The next attempt starts afresh: new connections and, for XOAUTH2, a new token
+        // (the old one may have been revoked or renewed early).
+        *self.transport.lock().await = None;
+        Err(result)
     }
 
     /// The pooled transport, rebuilt when an OAuth token is due for renewal.

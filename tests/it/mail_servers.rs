@@ -1183,3 +1183,88 @@ async fn a_permanent_smtp_refusal_goes_to_staff_and_holds_later_mail(pool: PgPoo
             >= 1
     );
 }
+
+#[sqlx::test]
+async fn xoauth2_logins_with_tokens_from_a_file_and_a_command(pool: PgPool) {
+    let _turn = one_at_a_time().await;
+    let setup = Setup::new("xoauth2", database_url(&pool).await);
+    let stack = stack();
+    let worker = setup.worker(1);
+    let token = format!("token-{}", setup.tag);
+    mailstack(&["add-token", &setup.bot, &token]);
+    let token_file = setup.dir.join("access-token");
+    fs::write(&token_file, format!("{token}\n")).unwrap();
+    // IMAP reads the token from a file, SMTP from a command (run at every login).
+    setup.configure(
+        "idle_minutes = 5",
+        &format!(
+            "idle_minutes = 5\nauth = \"xoauth2\"\noauth_file = \"{}\"",
+            token_file.display()
+        ),
+    );
+    let config = fs::read_to_string(&setup.config).unwrap();
+    let smtp_at = config.find("[mailboxes.west_midlands.smtp]").unwrap();
+    let (head, tail) = config.split_at(smtp_at);
+    let tail = tail.replacen(
+        "ca_file",
+        &format!(
+            "auth = \"xoauth2\"\noauth_command = \"cat {}\"\nca_file",
+            token_file.display()
+        ),
+        1,
+    );
+    fs::write(&setup.config, format!("{head}{tail}")).unwrap();
+
+    let daemon = setup.start(0);
+    let id = format!("oauth.{}", setup.tag);
+    stack.drop_into(
+        &setup.bot,
+        &format!("{id}.eml"),
+        &worker_email(&worker, &setup.bot, &id, FIRST_EMAIL),
+    );
+    wait_for(
+        &setup,
+        Duration::from_secs(60),
+        "the reply, sent after XOAUTH2 logins",
+        || async { !from_mailbox(&stack.inbox(&worker), &setup.bot).is_empty() },
+    )
+    .await;
+    // The token is renewed (the old one revoked): the next login reads the new one.
+    let renewed = format!("renewed-{}", setup.tag);
+    let tokens = stack.dir.join("oauth-tokens");
+    let kept: String = fs::read_to_string(&tokens)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{token} ")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&tokens, kept).unwrap();
+    mailstack(&["add-token", &setup.bot, &renewed]);
+    fs::write(&token_file, format!("{renewed}\n")).unwrap();
+    mailstack(&["restart-imap"]);
+    let second = setup.worker(2);
+    let id = format!("oauth2.{}", setup.tag);
+    stack.drop_into(
+        &setup.bot,
+        &format!("{id}.eml"),
+        &worker_email(&second, &setup.bot, &id, FIRST_EMAIL),
+    );
+    wait_for(
+        &setup,
+        Duration::from_secs(90),
+        "a reply after the token was renewed",
+        || async { !from_mailbox(&stack.inbox(&second), &setup.bot).is_empty() },
+    )
+    .await;
+    assert_eq!(daemon.stop(), Some(0));
+    let log = fs::read_to_string(stack.dir.join("log/dovecot.log")).unwrap();
+    for service in ["imap", "submission"] {
+        assert!(
+            log.lines().any(|l| l.contains(&format!(
+                "{service}-login: Info: Login: user=<{}>",
+                setup.bot
+            )) && l.contains("method=XOAUTH2")),
+            "{service} logged in with XOAUTH2"
+        );
+    }
+}
