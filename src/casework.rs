@@ -114,3 +114,154 @@ pub async fn reply(
     tx.commit().await?;
     Ok(id)
 }
+
+/// What staff decided about a safeguarding concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Refer it to the council's adult safeguarding contact, with the evidence.
+    Escalate,
+    /// Dealt with by staff (police called, worker safe...): nothing sent.
+    Handled,
+    /// On review, no concern.
+    NoConcern,
+}
+
+impl Decision {
+    pub fn parse(text: &str) -> Option<Decision> {
+        match text {
+            "escalate" => Some(Decision::Escalate),
+            "handled" => Some(Decision::Handled),
+            "no_concern" => Some(Decision::NoConcern),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Escalate => "escalate",
+            Decision::Handled => "handled",
+            Decision::NoConcern => "no_concern",
+        }
+    }
+}
+
+/// Records a safeguarding decision: resolves the case's safeguarding exceptions, lifts the
+/// hold on sharing, and for `Escalate` emails the council's safeguarding contact the
+/// concern (the words that raised it and the staff note) and how to reach the worker,
+/// logged as a disclosure. Returns the outbox id of that email.
+pub async fn safeguarding_decision(
+    app: &App,
+    case_id: i64,
+    actor: &Actor,
+    decision: Decision,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, Refused> {
+    let note = note.trim();
+    if note.is_empty() {
+        return Err(Refused::Invalid(
+            "Say what you decided and why: it is kept as the record of the decision.".into(),
+        ));
+    }
+    let mut tx = app.pool.begin().await?;
+    let council: Option<String> =
+        sqlx::query_scalar("SELECT council FROM cases WHERE id = $1 FOR UPDATE")
+            .bind(case_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let case = cases::snapshot(&mut tx, case_id)
+        .await?
+        .context("the case exists")?;
+    let concerns: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM exceptions WHERE case_id = $1 AND reason = 'safeguarding' ORDER BY created_at",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sent = None;
+    if decision == Decision::Escalate {
+        let Some(contact) = council
+            .as_deref()
+            .and_then(|c| app.rules.directory.council(c))
+            .map(|c| c.safeguarding.clone())
+        else {
+            return Err(Refused::Invalid(
+                "The worker's council is not known, so there is no safeguarding contact to write to. Find out where the worker lives first, or call the police if the worker is in danger.".into(),
+            ));
+        };
+        let mut mail = Outgoing::new(Reply::SafeguardingReferral, vec![contact.clone()], false);
+        mail.staff_text = Some(format!(
+            "What raised the concern:\n{}\n\nOur staff's assessment:\n{note}",
+            concerns
+                .iter()
+                .map(|c| format!("- {c}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+        let view = CaseView {
+            reference: &case.reference,
+            language: &case.language,
+            worker_name: case.worker_name.as_deref(),
+            worker_email: case.addresses.first(),
+            facts: &case.facts,
+            deadline: case.deadline,
+            notified: 0,
+        };
+        let id = outbox::next_id(&mut tx).await?;
+        let message_id = outgoing::message_id(&mail, Some(&case.reference), id, &app.mailbox);
+        let draft = outgoing::draft(
+            &mail,
+            Some(&view),
+            message_id,
+            &Thread::default(),
+            &app.mailbox,
+            &app.rules,
+            &app.templates,
+            now,
+        )?;
+        outbox::insert(
+            &mut tx,
+            id,
+            &app.mailbox.id,
+            Some(case_id),
+            None,
+            &draft,
+            false,
+        )
+        .await?;
+        cases::record_disclosure(
+            &mut tx,
+            case_id,
+            &contact,
+            &draft.disclosed,
+            "safeguarding",
+            None,
+            id,
+        )
+        .await?;
+        sent = Some(id);
+    }
+    sqlx::query(
+        "UPDATE exceptions SET resolved_at = now(), resolved_by = $2
+         WHERE case_id = $1 AND reason = 'safeguarding' AND resolved_at IS NULL",
+    )
+    .bind(case_id)
+    .bind(actor.as_string())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE cases SET safeguarding_hold = false, updated_at = now() WHERE id = $1")
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await?;
+    events::insert(
+        &mut tx,
+        Some(case_id),
+        None,
+        actor,
+        "safeguarding_decision",
+        &json!({ "decision": decision.as_str(), "note": note, "outbox": sent }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(sent)
+}

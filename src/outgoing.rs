@@ -93,6 +93,10 @@ pub fn draft(
             };
             details(case, share)
         }
+        // Safeguarding: everything that helps the council reach the worker.
+        (_, Some(case)) if outgoing.reply == Reply::SafeguardingReferral => {
+            details(case, &rules.conversation.share_with_council)
+        }
         _ => (Vec::new(), Vec::new()),
     };
     let context = context(outgoing, case, details, mailbox, rules);

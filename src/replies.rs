@@ -39,10 +39,12 @@ pub enum Reply {
     StaffAlert,
     /// Written by a member of staff in the web app, sent to the worker in the thread.
     StaffMessage,
+    /// A staff decision to escalate a safeguarding concern to the council's contact.
+    SafeguardingReferral,
 }
 
 impl Reply {
-    pub const ALL: [Reply; 15] = [
+    pub const ALL: [Reply; 16] = [
         Reply::ConsentRequest,
         Reply::DetailsRequest,
         Reply::Reminder,
@@ -58,6 +60,7 @@ impl Reply {
         Reply::ReferralReceived,
         Reply::StaffAlert,
         Reply::StaffMessage,
+        Reply::SafeguardingReferral,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +80,7 @@ impl Reply {
             Reply::ReferralReceived => "referral_received",
             Reply::StaffAlert => "staff_alert",
             Reply::StaffMessage => "staff_message",
+            Reply::SafeguardingReferral => "safeguarding_referral",
         }
     }
 
@@ -101,6 +105,7 @@ impl Reply {
             Reply::SafeguardingUrgentHelp => "help",
             Reply::StaffAlert => "alert",
             Reply::StaffMessage => "staff",
+            Reply::SafeguardingReferral => "safeguarding",
         }
     }
 
@@ -114,6 +119,7 @@ impl Reply {
                 | Reply::ProviderAcknowledgement
                 | Reply::ReferralReceived
                 | Reply::StaffAlert
+                | Reply::SafeguardingReferral
         )
     }
 }

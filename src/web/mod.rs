@@ -73,6 +73,7 @@ pub fn router(web: Web) -> Router {
         .route("/cases/{reference}", get(pages::case))
         .route("/cases/{reference}/notes", post(pages::add_note))
         .route("/cases/{reference}/reply", post(pages::reply))
+        .route("/cases/{reference}/safeguarding", post(pages::safeguarding))
         .route(
             "/cases/{reference}/messages/{message}/attachments/{n}",
             get(pages::attachment),

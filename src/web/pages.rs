@@ -320,6 +320,7 @@ pub async fn case(
                 "safeguarding": summary.safeguarding,
                 "deadline": summary.deadline.map(|d| d.format("%-d %b %Y").to_string()),
                 "opened": summary.created_at.format("%d %b %Y").to_string(),
+                "safeguarding_open": exceptions.iter().any(|e| e.reason == "safeguarding"),
             },
             // LA leads see what was shared with them, not the staff's working material.
             "facts": if staff { json!(facts) } else { json!([]) },
@@ -533,22 +534,78 @@ pub async fn reply(
     let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
         return not_found();
     };
-    let mailbox: String = tried!(
-        sqlx::query_scalar("SELECT mailbox FROM cases WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await
-    );
     drop(conn);
-    let Some(app) = web.app(&mailbox) else {
-        return (
-            StatusCode::CONFLICT,
-            "This case belongs to a mailbox this server does not run.",
-        )
-            .into_response();
+    let Some(app) = tried!(case_app(&web, id).await) else {
+        return foreign_mailbox();
     };
     match crate::casework::reply(app, id, &signed.actor(), &form.text, Utc::now()).await {
         Ok(_) => Redirect::to(&format!("/cases/{reference}#h-reply")).into_response(),
+        Err(crate::casework::Refused::Invalid(message)) => {
+            (StatusCode::BAD_REQUEST, message).into_response()
+        }
+        Err(crate::casework::Refused::Failed(error)) => super::internal(&error),
+    }
+}
+
+/// The mailbox a case belongs to, if this server runs it.
+async fn case_app(web: &Web, case_id: i64) -> sqlx::Result<Option<&crate::app::App>> {
+    let mailbox: String = sqlx::query_scalar("SELECT mailbox FROM cases WHERE id = $1")
+        .bind(case_id)
+        .fetch_one(&web.pool)
+        .await?;
+    Ok(web.app(&mailbox))
+}
+
+fn foreign_mailbox() -> Response {
+    (
+        StatusCode::CONFLICT,
+        "This case belongs to a mailbox this server does not run.",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SafeguardingForm {
+    csrf: String,
+    decision: String,
+    note: String,
+}
+
+/// A safeguarding decision: escalate to the council's contact, handled, or no concern.
+pub async fn safeguarding(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(reference): Path<String>,
+    Form(form): Form<SafeguardingForm>,
+) -> Response {
+    if !signed.csrf_ok(&form.csrf) {
+        return forbidden();
+    }
+    if !signed.account.role.sees_all_cases() {
+        return not_found();
+    }
+    let Some(decision) = crate::casework::Decision::parse(&form.decision) else {
+        return (StatusCode::BAD_REQUEST, "Choose a decision.").into_response();
+    };
+    let mut conn = tried!(web.pool.acquire().await);
+    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
+        return not_found();
+    };
+    drop(conn);
+    let Some(app) = tried!(case_app(&web, id).await) else {
+        return foreign_mailbox();
+    };
+    match crate::casework::safeguarding_decision(
+        app,
+        id,
+        &signed.actor(),
+        decision,
+        &form.note,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/cases/{reference}")).into_response(),
         Err(crate::casework::Refused::Invalid(message)) => {
             (StatusCode::BAD_REQUEST, message).into_response()
         }

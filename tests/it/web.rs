@@ -160,7 +160,7 @@ async fn cases(pool: &PgPool) -> TestApp {
     app.receive(
         &Mail::from("amina.b@example.test")
             .subject("<script>alert('subject')</script> help")
-            .body("<img src=x onerror=alert(1)> My employer took my passport and has not paid my wages for three months. <script>alert('body')</script>"),
+            .body("<img src=x onerror=alert(1)> My employer took my passport and has not paid my wages for three months. I live in Dudley, DY1 1AA. <script>alert('body')</script>"),
     )
     .await;
     app.deliver().await;
@@ -489,4 +489,102 @@ async fn staff_reply_to_the_worker_in_the_thread_through_the_outbox(pool: PgPool
         .await
         .unwrap();
     assert_eq!(actor, "staff:sam.staff@wm.example.test");
+}
+
+#[sqlx::test]
+async fn a_safeguarding_concern_is_escalated_to_the_councils_contact_with_the_evidence(
+    pool: PgPool,
+) {
+    let app = cases(&pool).await;
+    account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
+    let reference: String = sqlx::query_scalar("SELECT reference FROM cases WHERE safeguarding")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&app);
+    browser.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    let page = browser.get(&format!("/cases/{reference}")).await;
+    assert!(
+        page.body.contains("Safeguarding decision"),
+        "the decision form is offered"
+    );
+    let csrf = Browser::csrf(&page);
+    let path = format!("/cases/{reference}/safeguarding");
+    let forged = browser
+        .post(
+            &path,
+            &[("csrf", "x"), ("decision", "escalate"), ("note", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let no_note = browser
+        .post(
+            &path,
+            &[("csrf", &csrf), ("decision", "escalate"), ("note", " ")],
+        )
+        .await;
+    assert_eq!(
+        no_note.status,
+        StatusCode::BAD_REQUEST,
+        "a decision needs its reasons"
+    );
+    let decided = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("decision", "escalate"),
+                (
+                    "note",
+                    "Spoke to her by phone: passport held by the employer, no pay since August.",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.body);
+
+    app.deliver().await;
+    let sent = app.sent("safeguarding_referral").await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, ["adult.safeguarding@dudley.example.gov.uk"]);
+    for words in [
+        "took my passport",
+        "no pay since August",
+        "DY1 1AA",
+        "amina.b@example.test",
+    ] {
+        assert!(
+            sent[0].body.contains(words),
+            "the escalation carries {words:?}:\n{}",
+            sent[0].body
+        );
+    }
+    assert!(sent[0].subject.starts_with(&format!("[{reference}]")));
+    let (open, hold): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM exceptions WHERE reason = 'safeguarding' AND resolved_at IS NULL),
+                (SELECT safeguarding_hold FROM cases WHERE reference = $1)",
+    )
+    .bind(&reference)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (open, hold),
+        (0, false),
+        "resolved, and the hold on sharing lifted"
+    );
+    let purpose: String = sqlx::query_scalar("SELECT purpose FROM disclosures WHERE recipient = 'adult.safeguarding@dudley.example.gov.uk'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(purpose, "safeguarding", "in the disclosure log");
+    let (actor, detail): (String, serde_json::Value) =
+        sqlx::query_as("SELECT actor, detail FROM events WHERE action = 'safeguarding_decision'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(actor, "staff:sam.staff@wm.example.test");
+    assert_eq!(detail["decision"], "escalate");
+    let page = browser.get(&format!("/cases/{reference}")).await;
+    assert!(!page.body.contains("Safeguarding decision"), "decided once");
 }
