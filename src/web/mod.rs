@@ -70,6 +70,7 @@ pub fn router(web: Web) -> Router {
         .route("/", get(pages::home))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/search", get(pages::search))
         .route("/cases/{reference}", get(pages::case))
         .route("/cases/{reference}/notes", post(pages::add_note))
         .route("/cases/{reference}/reply", post(pages::reply))
@@ -123,6 +124,7 @@ fn load_pages() -> anyhow::Result<tera::Tera> {
         ("login.html", include_str!("pages/login.html")),
         ("queue.html", include_str!("pages/queue.html")),
         ("referrals.html", include_str!("pages/referrals.html")),
+        ("search.html", include_str!("pages/search.html")),
         ("case.html", include_str!("pages/case.html")),
     ])
     .map_err(|e| anyhow::anyhow!("the web pages: {e}"))?;

@@ -612,3 +612,65 @@ pub async fn safeguarding(
         Err(crate::casework::Refused::Failed(error)) => super::internal(&error),
     }
 }
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct Found {
+    reference: String,
+    state: String,
+    worker_name: Option<String>,
+    council: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// Finds cases by reference, email address, phone number or name. A reference goes
+/// straight to its case. LA leads search only their council's referrals.
+pub async fn search(
+    State(web): State<Web>,
+    signed: Signed,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let q = query.q.trim();
+    let mut conn = tried!(web.pool.acquire().await);
+    if let Some(reference) = CaseRef::parse_any(q)
+        && tried!(visible_case(&mut conn, &signed.account, &reference.to_string()).await).is_some()
+    {
+        return Redirect::to(&format!("/cases/{reference}")).into_response();
+    }
+    // A phone number in any format: the same digits as the stored E.164, wherever they start.
+    let phone = crate::domain::Phone::parse(q).map(|p| p.to_string());
+    let rows: Vec<Found> = if q.chars().count() < 3 {
+        Vec::new()
+    } else {
+        tried!(
+            sqlx::query_as(
+                "SELECT c.reference, c.state, c.worker_name, c.council, c.created_at FROM cases c
+                 WHERE (c.worker_name ILIKE '%' || $1 || '%'
+                        OR EXISTS (SELECT 1 FROM case_addresses a WHERE a.case_id = c.id AND a.address ILIKE '%' || $1 || '%')
+                        OR ($2::text IS NOT NULL AND EXISTS (SELECT 1 FROM facts f WHERE f.case_id = c.id AND f.field = 'phone' AND f.value = $2)))
+                   AND ($3 OR EXISTS (SELECT 1 FROM referrals r WHERE r.case_id = c.id AND r.target_kind = 'council' AND r.target = $4))
+                 ORDER BY c.created_at DESC
+                 LIMIT 100",
+            )
+            .bind(q.replace(['%', '_'], ""))
+            .bind(phone)
+            .bind(signed.account.role.sees_all_cases())
+            .bind(signed.account.council.as_deref().unwrap_or(""))
+            .fetch_all(&mut *conn)
+            .await
+        )
+    };
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| json!({ "row": r, "opened": r.created_at.format("%d %b %Y").to_string() }))
+        .collect();
+    web.render(
+        "search.html",
+        &json!({ "account": signed.account, "csrf": signed.csrf, "q": q, "rows": rows }),
+    )
+}

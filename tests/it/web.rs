@@ -588,3 +588,52 @@ async fn a_safeguarding_concern_is_escalated_to_the_councils_contact_with_the_ev
     let page = browser.get(&format!("/cases/{reference}")).await;
     assert!(!page.body.contains("Safeguarding decision"), "decided once");
 }
+
+#[sqlx::test]
+async fn cases_are_found_by_reference_address_phone_and_name(pool: PgPool) {
+    let app = cases(&pool).await;
+    account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
+    account(
+        &pool,
+        "lead@dudley.example.gov.uk",
+        Role::LaLead,
+        Some("Dudley"),
+    )
+    .await;
+    let priya: String = sqlx::query_scalar(
+        "SELECT c.reference FROM cases c JOIN referrals r ON r.case_id = c.id WHERE r.target = 'Walsall'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut staff = Browser::new(&app);
+    staff.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    let jump = staff
+        .get(&format!("/search?q={}", priya.to_lowercase()))
+        .await;
+    assert_eq!(
+        jump.location.as_deref(),
+        Some(format!("/cases/{priya}").as_str())
+    );
+    for q in [
+        "priya.nair",
+        "Nair",
+        "07700%20900142",
+        "%2B44%207700%20900142",
+    ] {
+        let page = staff.get(&format!("/search?q={q}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(&priya), "{q} finds the case");
+    }
+    let none = staff.get("/search?q=nobody.at.all").await;
+    assert!(none.body.contains("No case matches"));
+    // An LA lead finds nothing outside their council's referrals.
+    let mut lead = Browser::new(&app);
+    lead.sign_in("lead@dudley.example.gov.uk", PASSWORD).await;
+    assert!(!lead.get("/search?q=Nair").await.body.contains(&priya));
+    assert_eq!(
+        lead.get(&format!("/search?q={priya}")).await.status,
+        StatusCode::OK,
+        "no jump to a case they cannot see"
+    );
+}
