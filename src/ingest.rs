@@ -90,7 +90,7 @@ pub async fn ingest(
 /// Retries the oldest stored message that failed before; `None` when there is none.
 pub async fn retry_next(app: &App) -> anyhow::Result<Option<Outcome>> {
     let mut tx = app.pool.begin().await?;
-    let Some(waiting) = messages::claim_waiting(&mut tx).await? else {
+    let Some(waiting) = messages::claim_waiting(&mut tx, &app.mailbox.id).await? else {
         return Ok(None);
     };
     if waiting.attempts >= MAX_ATTEMPTS {

@@ -113,14 +113,19 @@ pub async fn record_failure(conn: &mut PgConnection, id: i64, error: &str) -> sq
 }
 
 /// The oldest message still waiting, locked for this transaction; other instances skip it.
-pub async fn claim_waiting(conn: &mut PgConnection) -> sqlx::Result<Option<Waiting>> {
+pub async fn claim_waiting(
+    conn: &mut PgConnection,
+    mailbox: &str,
+) -> sqlx::Result<Option<Waiting>> {
+    // Each mailbox's own: it is read with that mailbox's rules.
     sqlx::query_as(
         "SELECT id, mailbox, raw, attempts FROM messages
-         WHERE status = 'received'
+         WHERE status = 'received' AND mailbox = $1
          ORDER BY id
          LIMIT 1
          FOR UPDATE SKIP LOCKED",
     )
+    .bind(mailbox)
     .fetch_optional(conn)
     .await
 }

@@ -71,6 +71,8 @@ pub fn router(web: Web) -> Router {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/search", get(pages::search))
+        .route("/overview", get(pages::overview))
+        .route("/messages/{id}/reprocess", post(pages::reprocess))
         .route("/cases/{reference}", get(pages::case))
         .route("/cases/{reference}/notes", post(pages::add_note))
         .route("/cases/{reference}/reply", post(pages::reply))
@@ -125,6 +127,7 @@ fn load_pages() -> anyhow::Result<tera::Tera> {
         ("queue.html", include_str!("pages/queue.html")),
         ("referrals.html", include_str!("pages/referrals.html")),
         ("search.html", include_str!("pages/search.html")),
+        ("overview.html", include_str!("pages/overview.html")),
         ("case.html", include_str!("pages/case.html")),
     ])
     .map_err(|e| anyhow::anyhow!("the web pages: {e}"))?;

@@ -674,3 +674,142 @@ pub async fn search(
         &json!({ "account": signed.account, "csrf": signed.csrf, "q": q, "rows": rows }),
     )
 }
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct Quarantined {
+    id: i64,
+    mailbox: String,
+    received_at: DateTime<Utc>,
+    from_address: Option<String>,
+    subject: Option<String>,
+    reason: Option<String>,
+}
+
+/// The programme at a glance: cases by state, council and region, this week's intake,
+/// how fast workers get a first answer, the outbox, and quarantined messages.
+pub async fn overview(State(web): State<Web>, signed: Signed) -> Response {
+    if !signed.account.role.sees_all_cases() {
+        return not_found();
+    }
+    let mut conn = tried!(web.pool.acquire().await);
+    let by_state: Vec<(String, i64)> = tried!(
+        sqlx::query_as(
+            "SELECT state, count(*) FROM cases GROUP BY state ORDER BY count(*) DESC, state"
+        )
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let by_place: Vec<(Option<String>, Option<String>, i64)> = tried!(
+        sqlx::query_as(
+            "SELECT region, council, count(*) FROM cases GROUP BY region, council
+             ORDER BY region NULLS LAST, council NULLS LAST"
+        )
+        .fetch_all(&mut *conn)
+        .await
+    );
+    // Monday to now, and the median time from a worker's first email to our first answer
+    // (cases opened in the last 30 days).
+    let (this_week, median_minutes): (i64, Option<f64>) = tried!(
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM cases WHERE created_at >= date_trunc('week', now())),
+                    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) FROM (
+                        SELECT extract(epoch FROM (
+                                   (SELECT min(coalesce(o.sent_at, o.created_at)) FROM outbox o
+                                    WHERE o.case_id = c.id AND o.recipients @> ARRAY[a.address])
+                                   - (SELECT min(m.received_at) FROM messages m WHERE m.case_id = c.id))) / 60 AS minutes
+                        FROM cases c JOIN LATERAL (SELECT address FROM case_addresses WHERE case_id = c.id ORDER BY added_at LIMIT 1) a ON true
+                        WHERE c.created_at > now() - interval '30 days') t
+                     WHERE minutes IS NOT NULL)::float8"
+        )
+        .fetch_one(&mut *conn)
+        .await
+    );
+    let outbox: Vec<(String, i64)> = tried!(
+        sqlx::query_as("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
+            .fetch_all(&mut *conn)
+            .await
+    );
+    let oldest_queued: Option<DateTime<Utc>> = tried!(
+        sqlx::query_scalar("SELECT min(created_at) FROM outbox WHERE status = 'queued'")
+            .fetch_one(&mut *conn)
+            .await
+    );
+    let quarantined: Vec<Quarantined> = tried!(
+        sqlx::query_as(
+            "SELECT id, mailbox, received_at, from_address, subject, quarantine_reason AS reason
+             FROM messages WHERE status = 'quarantined' ORDER BY received_at DESC LIMIT 200"
+        )
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let max_state = by_state.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    web.render(
+        "overview.html",
+        &json!({
+            "account": signed.account,
+            "csrf": signed.csrf,
+            "by_state": by_state.iter().map(|(state, n)| json!({ "state": state, "n": n, "width": n * 100 / max_state })).collect::<Vec<_>>(),
+            "by_place": by_place.iter().map(|(region, council, n)| json!({ "region": region, "council": council, "n": n })).collect::<Vec<_>>(),
+            "this_week": this_week,
+            "median_first_reply": median_minutes.map(|m| if m < 90.0 { format!("{m:.0} minutes") } else { format!("{:.1} hours", m / 60.0) }),
+            "outbox": outbox.iter().map(|(status, n)| json!({ "status": status, "n": n })).collect::<Vec<_>>(),
+            "oldest_queued": oldest_queued.map(age),
+            "quarantined": quarantined.iter().map(|q| json!({ "q": q, "received": q.received_at.format("%d %b %Y %H:%M").to_string() })).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// Puts a quarantined message back in the queue: it is read again with today's rules.
+pub async fn reprocess(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !signed.csrf_ok(&form.csrf) {
+        return forbidden();
+    }
+    if !signed.account.role.sees_all_cases() {
+        return not_found();
+    }
+    let mut tx = tried!(web.pool.begin().await);
+    let requeued = tried!(
+        sqlx::query(
+            "UPDATE messages SET status = 'received', attempts = 0, quarantine_reason = NULL, last_error = NULL
+             WHERE id = $1 AND status = 'quarantined'"
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+    );
+    if requeued.rows_affected() == 1 {
+        tried!(
+            sqlx::query(
+                "UPDATE exceptions SET resolved_at = now(), resolved_by = $2
+                 WHERE message_id = $1 AND reason = 'quarantine' AND resolved_at IS NULL"
+            )
+            .bind(id)
+            .bind(signed.actor().as_string())
+            .execute(&mut *tx)
+            .await
+        );
+        tried!(
+            events::insert(
+                &mut tx,
+                None,
+                Some(id),
+                &signed.actor(),
+                "message_requeued",
+                &json!({})
+            )
+            .await
+        );
+    }
+    tried!(tx.commit().await);
+    Redirect::to("/overview").into_response()
+}

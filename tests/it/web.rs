@@ -637,3 +637,67 @@ async fn cases_are_found_by_reference_address_phone_and_name(pool: PgPool) {
         "no jump to a case they cannot see"
     );
 }
+
+#[sqlx::test]
+async fn the_overview_counts_cases_and_requeues_a_quarantined_message(pool: PgPool) {
+    let app = cases(&pool).await;
+    app.receive_raw(b"\xff\xfe not an email at all \x00\x00")
+        .await;
+    account(&pool, "sam.staff@wm.example.test", Role::Staff, None).await;
+    account(
+        &pool,
+        "lead@walsall.example.gov.uk",
+        Role::LaLead,
+        Some("Walsall"),
+    )
+    .await;
+    let mut staff = Browser::new(&app);
+    staff.sign_in("sam.staff@wm.example.test", PASSWORD).await;
+    let page = staff.get("/overview").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<b>2</b> new cases this week"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("referred_la"));
+    assert!(page.body.contains("Walsall"));
+    assert!(
+        page.body.contains("minutes</b> median time"),
+        "a median is shown"
+    );
+    let id: i64 = sqlx::query_scalar("SELECT id FROM messages WHERE status = 'quarantined'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(page.body.contains(&format!("/messages/{id}/reprocess")));
+    let csrf = Browser::csrf(&page);
+    let forged = staff
+        .post(&format!("/messages/{id}/reprocess"), &[("csrf", "x")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let requeued = staff
+        .post(&format!("/messages/{id}/reprocess"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(requeued.status, StatusCode::SEE_OTHER);
+    let status: String = sqlx::query_scalar("SELECT status FROM messages WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "received", "back in the queue for the retry worker");
+    // It is read again, and quarantined again with its reason: nothing is lost.
+    regional_mailbox::ingest::retry_next(&app.app)
+        .await
+        .unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM messages WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "quarantined");
+
+    let mut lead = Browser::new(&app);
+    lead.sign_in("lead@walsall.example.gov.uk", PASSWORD).await;
+    assert_eq!(lead.get("/overview").await.status, StatusCode::NOT_FOUND);
+}
