@@ -70,15 +70,7 @@ pub async fn reply(
     // A person wrote it: not automatic (RFC 3834 §5), not counted by the loop guard.
     mail.auto_submitted = "no";
     mail.staff_text = Some(text.to_string());
-    let view = CaseView {
-        reference: &case.reference,
-        language: &case.language,
-        worker_name: case.worker_name.as_deref(),
-        worker_email: case.addresses.first(),
-        facts: &case.facts,
-        deadline: case.deadline,
-        notified: 0,
-    };
+    let view = CaseView::of(&case);
     let id = outbox::next_id(&mut tx).await?;
     let message_id = outgoing::message_id(&mail, Some(&case.reference), id, &app.mailbox);
     let draft = outgoing::draft(
@@ -198,15 +190,7 @@ pub async fn safeguarding_decision(
                 .collect::<Vec<_>>()
                 .join("\n")
         ));
-        let view = CaseView {
-            reference: &case.reference,
-            language: &case.language,
-            worker_name: case.worker_name.as_deref(),
-            worker_email: case.addresses.first(),
-            facts: &case.facts,
-            deadline: case.deadline,
-            notified: 0,
-        };
+        let view = CaseView::of(&case);
         let id = outbox::next_id(&mut tx).await?;
         let message_id = outgoing::message_id(&mail, Some(&case.reference), id, &app.mailbox);
         let draft = outgoing::draft(

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::conversation::{Mailbox, Outgoing, Target};
-use crate::domain::{CaseRef, DrivingLicence, EmailAddress, Field, HeldFact, MessageId, Phone};
+use crate::domain::{
+    CaseRef, CaseSnapshot, DrivingLicence, EmailAddress, Field, HeldFact, MessageId, Phone,
+};
 use crate::replies::{
     AlertContext, AskContext, CaseContext, DetailContext, Envelope, LinkContext, MailboxContext,
     NameContext, Reply, ReplyContext, TargetContext, Templates, WorkerContext, compose,
@@ -25,6 +27,21 @@ pub struct CaseView<'a> {
     pub deadline: Option<NaiveDate>,
     /// How many organisations were told about a withdrawal.
     pub notified: usize,
+}
+
+impl<'a> CaseView<'a> {
+    /// The case as stored (outside the bot's own transitions: staff actions).
+    pub fn of(case: &'a CaseSnapshot) -> CaseView<'a> {
+        CaseView {
+            reference: &case.reference,
+            language: &case.language,
+            worker_name: case.worker_name.as_deref(),
+            worker_email: case.addresses.first(),
+            facts: &case.facts,
+            deadline: case.deadline,
+            notified: 0,
+        }
+    }
 }
 
 /// Where the draft sits in the mail thread.

@@ -48,23 +48,17 @@ pub struct Account {
     pub council: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    email: String,
-    role: String,
-    council: Option<String>,
-}
+/// An account row with one more column (a password hash, a CSRF token).
+type RowWith = (i64, String, String, Option<String>, String);
 
-impl Row {
-    fn account(self) -> Option<Account> {
-        Some(Account {
-            id: self.id,
-            email: self.email,
-            role: Role::parse(&self.role)?,
-            council: self.council,
-        })
-    }
+fn account_with((id, email, role, council, extra): RowWith) -> Option<(Account, String)> {
+    let account = Account {
+        id,
+        email,
+        role: Role::parse(&role)?,
+        council,
+    };
+    Some((account, extra))
 }
 
 /// Creates an account, or replaces the role, council and password of an existing one.
@@ -95,23 +89,14 @@ pub async fn by_email(
     conn: &mut PgConnection,
     email: &str,
 ) -> sqlx::Result<Option<(Account, String)>> {
-    let row: Option<(i64, String, String, Option<String>, String)> = sqlx::query_as(
+    let row: Option<RowWith> = sqlx::query_as(
         "SELECT id, email, role, council, password_hash FROM staff
          WHERE email = lower($1) AND disabled_at IS NULL",
     )
     .bind(email)
     .fetch_optional(conn)
     .await?;
-    Ok(row.and_then(|(id, email, role, council, hash)| {
-        let account = Row {
-            id,
-            email,
-            role,
-            council,
-        }
-        .account()?;
-        Some((account, hash))
-    }))
+    Ok(row.and_then(account_with))
 }
 
 pub async fn create_session(
@@ -138,7 +123,7 @@ pub async fn session(
     conn: &mut PgConnection,
     token_sha256: &[u8],
 ) -> sqlx::Result<Option<(Account, String)>> {
-    let row: Option<(i64, String, String, Option<String>, String)> = sqlx::query_as(
+    let row: Option<RowWith> = sqlx::query_as(
         "SELECT s.id, s.email, s.role, s.council, x.csrf_token
          FROM sessions x JOIN staff s ON s.id = x.staff_id
          WHERE x.token_sha256 = $1 AND x.expires_at > now() AND s.disabled_at IS NULL",
@@ -146,16 +131,7 @@ pub async fn session(
     .bind(token_sha256)
     .fetch_optional(conn)
     .await?;
-    Ok(row.and_then(|(id, email, role, council, csrf)| {
-        let account = Row {
-            id,
-            email,
-            role,
-            council,
-        }
-        .account()?;
-        Some((account, csrf))
-    }))
+    Ok(row.and_then(account_with))
 }
 
 pub async fn end_session(conn: &mut PgConnection, token_sha256: &[u8]) -> sqlx::Result<()> {

@@ -527,16 +527,9 @@ pub async fn reply(
     if !signed.csrf_ok(&form.csrf) {
         return forbidden();
     }
-    if !signed.account.role.sees_all_cases() {
-        return not_found();
-    }
-    let mut conn = tried!(web.pool.acquire().await);
-    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
-        return not_found();
-    };
-    drop(conn);
-    let Some(app) = tried!(case_app(&web, id).await) else {
-        return foreign_mailbox();
+    let (id, app) = match staff_case(&web, &signed, &reference).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     match crate::casework::reply(app, id, &signed.actor(), &form.text, Utc::now()).await {
         Ok(_) => Redirect::to(&format!("/cases/{reference}#h-reply")).into_response(),
@@ -547,21 +540,40 @@ pub async fn reply(
     }
 }
 
-/// The mailbox a case belongs to, if this server runs it.
-async fn case_app(web: &Web, case_id: i64) -> sqlx::Result<Option<&crate::app::App>> {
-    let mailbox: String = sqlx::query_scalar("SELECT mailbox FROM cases WHERE id = $1")
-        .bind(case_id)
-        .fetch_one(&web.pool)
-        .await?;
-    Ok(web.app(&mailbox))
-}
-
-fn foreign_mailbox() -> Response {
-    (
-        StatusCode::CONFLICT,
-        "This case belongs to a mailbox this server does not run.",
-    )
-        .into_response()
+/// A case a member of staff acts on, with the mailbox it belongs to; else the answer to
+/// give (not found for LA leads and unknown cases, conflict for another server's mailbox).
+async fn staff_case<'w>(
+    web: &'w Web,
+    signed: &Signed,
+    reference: &str,
+) -> Result<(i64, &'w crate::app::App), Response> {
+    if !signed.account.role.sees_all_cases() {
+        return Err(not_found());
+    }
+    let found = async {
+        let mut conn = web.pool.acquire().await?;
+        let Some(id) = visible_case(&mut conn, &signed.account, reference).await? else {
+            return sqlx::Result::Ok(None);
+        };
+        let mailbox: String = sqlx::query_scalar("SELECT mailbox FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::Result::Ok(Some((id, mailbox)))
+    }
+    .await
+    .map_err(|e: sqlx::Error| super::internal(&e))?;
+    let Some((id, mailbox)) = found else {
+        return Err(not_found());
+    };
+    let app = web.app(&mailbox).ok_or_else(|| {
+        (
+            StatusCode::CONFLICT,
+            "This case belongs to a mailbox this server does not run.",
+        )
+            .into_response()
+    })?;
+    Ok((id, app))
 }
 
 #[derive(Deserialize)]
@@ -581,19 +593,12 @@ pub async fn safeguarding(
     if !signed.csrf_ok(&form.csrf) {
         return forbidden();
     }
-    if !signed.account.role.sees_all_cases() {
-        return not_found();
-    }
+    let (id, app) = match staff_case(&web, &signed, &reference).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
     let Some(decision) = crate::casework::Decision::parse(&form.decision) else {
         return (StatusCode::BAD_REQUEST, "Choose a decision.").into_response();
-    };
-    let mut conn = tried!(web.pool.acquire().await);
-    let Some(id) = tried!(visible_case(&mut conn, &signed.account, &reference).await) else {
-        return not_found();
-    };
-    drop(conn);
-    let Some(app) = tried!(case_app(&web, id).await) else {
-        return foreign_mailbox();
     };
     match crate::casework::safeguarding_decision(
         app,

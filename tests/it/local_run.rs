@@ -7,20 +7,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use crate::harness::{fixtures, project_dir, scratch};
-
-/// The URL of the test's own database, for the binary.
-async fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the database tests");
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server);
-    format!("{server}/{database}")
-}
+use crate::harness::{database_url, fixtures, project_dir, scratch};
 
 fn regional_mailbox(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_regional-mailbox"));

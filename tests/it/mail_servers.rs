@@ -18,7 +18,7 @@ use lettre::{AsyncTransport, Tokio1Executor};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::harness::{project_dir, scratch};
+use crate::harness::{database_url, project_dir, scratch};
 
 const PASSWORD: &str = "secret";
 const IMAP_PORT: u16 = 10143;
@@ -339,19 +339,6 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("timed out waiting for {what}\n{}", setup.logs());
-}
-
-/// The URL of the test's own database, for the binary.
-async fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the database tests");
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server);
-    format!("{server}/{database}")
 }
 
 async fn scalar(pool: &PgPool, sql: &'static str) -> i64 {
