@@ -55,8 +55,8 @@ pub async fn raise(
             message_id,
             &Thread::default(),
             &app.mailbox,
-            &app.rules,
-            &app.templates,
+            &app.rules.get(),
+            &app.templates.get(),
             Utc::now(),
         )?;
         outbox::insert(&mut tx, id, &app.mailbox.id, None, None, &draft, false).await?;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use sqlx::PgPool;
@@ -17,11 +17,53 @@ use crate::pipeline::Settings;
 use crate::replies::Templates;
 use crate::rules::Rules;
 
+/// A part read from files that staff may change while the mailbox runs: each use takes
+/// the current version ([`get`](Reloadable::get)); a reload replaces it whole, so a
+/// message is never read with half old and half new rules.
+#[derive(Debug)]
+pub struct Reloadable<T>(Arc<RwLock<Arc<T>>>);
+
+impl<T> Clone for Reloadable<T> {
+    fn clone(&self) -> Self {
+        Reloadable(self.0.clone())
+    }
+}
+
+impl<T> Reloadable<T> {
+    pub fn new(value: Arc<T>) -> Self {
+        Reloadable(Arc::new(RwLock::new(value)))
+    }
+
+    pub fn get(&self) -> Arc<T> {
+        // A writer never panics while holding the lock (it only swaps an Arc).
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, value: Arc<T>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+}
+
+/// This process among the instances sharing the database (to ignore its own notices).
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Where the reloadable parts come from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub rules_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub postcode_directory: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct App {
     pub pool: PgPool,
-    pub rules: Arc<Rules>,
-    pub templates: Arc<Templates>,
+    pub rules: Reloadable<Rules>,
+    pub templates: Reloadable<Templates>,
+    pub sources: Arc<Sources>,
     pub settings: Settings,
     pub mailbox: Mailbox,
     pub case_prefix: String,
@@ -63,8 +105,9 @@ impl App {
                 slot.insert(rules);
             }
         }
-        // Each mailbox's outbox worker keeps one connection for LISTEN.
-        let size = config.database_pool + mailboxes.len() as u32;
+        // Each mailbox's outbox worker keeps one connection for LISTEN, and so does the
+        // daemon's reload listener.
+        let size = config.database_pool + mailboxes.len() as u32 + 1;
         let pool = crate::store::connect(config.database_url(), size).await?;
         Ok(mailboxes
             .iter()
@@ -91,8 +134,17 @@ impl App {
             .case_prefix
             .clone()
             .unwrap_or_else(|| config.case_prefix.clone());
+        let sources = Sources {
+            rules_dir: mailbox
+                .rules_dir
+                .clone()
+                .unwrap_or_else(|| config.rules_dir.clone()),
+            templates_dir: config.templates_dir.clone(),
+            postcode_directory: config.postcode_directory.clone(),
+        };
         App {
             pool,
+            sources: Arc::new(sources),
             settings: Settings {
                 case_refs: CaseRefFinder::new(&case_prefix),
             },
@@ -103,13 +155,42 @@ impl App {
                     .expect("validated when the config was loaded"),
                 region: rules.routing.home_region.clone(),
             },
-            rules,
-            templates,
+            rules: Reloadable::new(rules),
+            templates: Reloadable::new(templates),
             case_prefix,
             servers: Arc::new(mailbox.clone()),
             alerts: Arc::new(config.alerts.clone()),
             first_retry: chrono::Duration::seconds(config.outbox.first_retry_seconds.max(1) as i64),
         }
+    }
+}
+
+impl App {
+    /// Reads the rules and templates again from their folders and, only when both are
+    /// valid, puts them in place of the running ones. The home region stays as started.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let sources = &self.sources;
+        let mut rules = Rules::load(&sources.rules_dir)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("loading rules from {}", sources.rules_dir.display()))?;
+        if let Some(path) = &sources.postcode_directory {
+            rules.gazetteer.load_postcode_directory(path)?;
+        }
+        anyhow::ensure!(
+            rules.routing.home_region == self.mailbox.region,
+            "the home region changed (from {} to {}): restart the mailbox for that",
+            self.mailbox.region,
+            rules.routing.home_region
+        );
+        let templates = Templates::load(&sources.templates_dir)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| {
+                format!("loading templates from {}", sources.templates_dir.display())
+            })?;
+        self.rules.replace(Arc::new(rules));
+        self.templates.replace(Arc::new(templates));
+        tracing::info!(mailbox = %self.mailbox.id, "reloaded the rules and templates");
+        Ok(())
     }
 }
 

@@ -17,7 +17,6 @@ use crate::pipeline::{self, Settings, Triage};
 use crate::rules::{Rules, examples};
 use crate::scheduler;
 use crate::store::messages::Position;
-use crate::store::staff::Role;
 use crate::store::views;
 
 #[derive(Debug, Parser)]
@@ -216,19 +215,24 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     council,
                 },
         } => block_on(async {
-            let role = Role::parse(&role).context("the role")?;
-            if role == Role::LaLead && council.is_none() {
-                bail!("an la-lead account needs --council (the council whose referrals they see)");
+            let mut directories = Vec::new();
+            for (_, mailbox) in config.mailboxes() {
+                let dir = mailbox.rules_dir.as_ref().unwrap_or(&config.rules_dir);
+                directories.push(
+                    Rules::load(dir)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .directory,
+                );
             }
-            anyhow::ensure!(
-                crate::domain::EmailAddress::parse(&email).is_some(),
-                "`{email}` is not an email address"
-            );
             let password = read_password()?;
-            anyhow::ensure!(
-                password.chars().count() >= 12,
-                "the password must have at least 12 characters"
-            );
+            let role = crate::web::check_account(
+                &email,
+                &role,
+                council.as_deref(),
+                &password,
+                |council| directories.iter().any(|d| d.council(council).is_some()),
+            )
+            .map_err(|problem| anyhow::anyhow!("{problem}"))?;
             let hash = crate::web::hash_password(&password)?;
             let pool = crate::store::connect(config.database_url(), 1).await?;
             let mut conn = pool.acquire().await?;

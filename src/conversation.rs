@@ -13,8 +13,11 @@ use crate::domain::{
 };
 use crate::gazetteer::is_english_region;
 use crate::pipeline::Assessment;
+use crate::pipeline::extract::Facts;
 use crate::replies::Reply;
 use crate::rules::Rules;
+
+pub mod staff;
 
 /// Who the mailbox is: it signs every email and never counts as a worker.
 #[derive(Debug, Clone)]
@@ -355,8 +358,13 @@ fn outcome_update(
         return;
     };
     let outcome = assessment.facts.outcome.as_ref().map(|f| f.value);
-    plan.outcome = outcome;
     record_facts(assessment, rules, case_facts(Some(case)), plan);
+    reported_outcome(case, outcome, plan);
+}
+
+/// What a council lead or hub reported about a referral (by email or in the web app).
+fn reported_outcome(case: &CaseSnapshot, outcome: Option<Outcome>, plan: &mut Plan) {
+    plan.outcome = outcome;
     match outcome {
         Some(Outcome::Employed) => {
             plan.state = Some(CaseState::ClosedEmployed);
@@ -680,33 +688,7 @@ fn progress(
         return;
     }
     match target(facts, rules) {
-        Ok(target) => {
-            plan.state = Some(match target {
-                Target::Council { .. } => CaseState::ReferredLa,
-                Target::Region { .. } => CaseState::ReferredRegion,
-            });
-            plan.updates.route = Some(match &target {
-                Target::Council { name, .. } => format!("la:{name}"),
-                Target::Region { name, .. } => format!("region:{name}"),
-            });
-            let reply = match target {
-                Target::Council { .. } => Reply::ReferralCouncil,
-                Target::Region { .. } => Reply::ReferralRegion,
-            };
-            let mut referral = Outgoing::new(reply, vec![target.contact().clone()], false);
-            referral.target = Some(target.clone());
-            plan.mail.push(referral);
-            if let Some(worker) = worker {
-                let mut told = Outgoing::new(Reply::WorkerReferred, vec![worker.clone()], true);
-                told.target = Some(target.clone());
-                plan.mail.push(told);
-            }
-            plan.events.push(NewEvent {
-                action: "referred",
-                detail: json!({ "kind": target.kind(), "target": target.name() }),
-            });
-            plan.referral = Some(target);
-        }
+        Ok(target) => refer(target, worker, plan),
         Err((reason, detail)) => {
             plan.state = Some(CaseState::Triaged);
             plan.exceptions.push(NewException {
@@ -716,6 +698,36 @@ fn progress(
             });
         }
     }
+}
+
+/// Refers the worker: the referral email with the details consent allows, the worker told
+/// who will contact them.
+fn refer(target: Target, worker: Option<&EmailAddress>, plan: &mut Plan) {
+    plan.state = Some(match target {
+        Target::Council { .. } => CaseState::ReferredLa,
+        Target::Region { .. } => CaseState::ReferredRegion,
+    });
+    plan.updates.route = Some(match &target {
+        Target::Council { name, .. } => format!("la:{name}"),
+        Target::Region { name, .. } => format!("region:{name}"),
+    });
+    let reply = match target {
+        Target::Council { .. } => Reply::ReferralCouncil,
+        Target::Region { .. } => Reply::ReferralRegion,
+    };
+    let mut referral = Outgoing::new(reply, vec![target.contact().clone()], false);
+    referral.target = Some(target.clone());
+    plan.mail.push(referral);
+    if let Some(worker) = worker {
+        let mut told = Outgoing::new(Reply::WorkerReferred, vec![worker.clone()], true);
+        told.target = Some(target.clone());
+        plan.mail.push(told);
+    }
+    plan.events.push(NewEvent {
+        action: "referred",
+        detail: json!({ "kind": target.kind(), "target": target.name() }),
+    });
+    plan.referral = Some(target);
 }
 
 /// The notices to everyone who received the worker's details, once a withdrawal has
@@ -760,6 +772,16 @@ fn target(
             "No English region for the worker's location: check it.".into(),
         ));
     };
+    contact_for(region, council, rules)
+}
+
+/// Who takes a worker living in `region` (and `council`): in the home region the council's
+/// International Recruitment lead, elsewhere the region's hub.
+fn contact_for(
+    region: &str,
+    council: Option<&str>,
+    rules: &Rules,
+) -> Result<Target, (&'static str, String)> {
     if region == rules.routing.home_region {
         let Some(council) = council else {
             return Err((
@@ -791,6 +813,15 @@ fn target(
         ))
 }
 
+/// The fields the conversation still lacks (for staff sending a request again).
+pub fn missing_fields(
+    facts: &BTreeMap<String, HeldFact>,
+    wanted: &[Field],
+    required: &[Field],
+) -> Vec<Field> {
+    missing(facts, wanted, required)
+}
+
 /// The fields the conversation still lacks, required first.
 fn missing(facts: &BTreeMap<String, HeldFact>, wanted: &[Field], required: &[Field]) -> Vec<Field> {
     let known = |field: &Field| match field {
@@ -819,10 +850,22 @@ fn case_facts(case: Option<&CaseSnapshot>) -> BTreeMap<String, HeldFact> {
 fn record_facts(
     assessment: &Assessment,
     rules: &Rules,
+    held: BTreeMap<String, HeldFact>,
+    plan: &mut Plan,
+) -> BTreeMap<String, HeldFact> {
+    let about_a_worker = assessment.classification.kind.is_about_a_worker();
+    note_facts(&assessment.facts, about_a_worker, rules, held, plan)
+}
+
+/// Records facts (from a message, or corrected by staff) over those held, and returns the
+/// merged view; readiness is assessed again when the facts are about a worker.
+fn note_facts(
+    facts: &Facts,
+    about_a_worker: bool,
+    rules: &Rules,
     mut held: BTreeMap<String, HeldFact>,
     plan: &mut Plan,
 ) -> BTreeMap<String, HeldFact> {
-    let facts = &assessment.facts;
     let mut note = |field: &'static str,
                     value: String,
                     quote: Option<String>,
@@ -945,7 +988,7 @@ fn record_facts(
         .get("driving_licence")
         .and_then(|f| DrivingLicence::parse(&f.value));
     let car = held.get("car_access").map(|f| f.value == "yes");
-    if assessment.classification.kind.is_about_a_worker() {
+    if about_a_worker {
         let (readiness, _) = rules.readiness.assess(licence, car);
         plan.updates.readiness = Some(readiness.as_str().into());
     }
@@ -1161,13 +1204,18 @@ mod tests {
         assess(raw.as_bytes(), rules(), &Settings::default()).unwrap()
     }
 
-    fn case(state: CaseState, consent: Option<Consent>, facts: &[(&str, &str)]) -> CaseSnapshot {
+    pub(super) fn case(
+        state: CaseState,
+        consent: Option<Consent>,
+        facts: &[(&str, &str)],
+    ) -> CaseSnapshot {
         CaseSnapshot {
             id: 7,
             reference: CaseRef::new("RM", 7),
             state,
             language: "en".into(),
             worker_name: Some("Priya Nair".into()),
+            route: None,
             consent,
             consent_wording: None,
             facts: facts
@@ -1197,11 +1245,11 @@ mod tests {
         }
     }
 
-    fn kinds(plan: &Plan) -> Vec<Reply> {
+    pub(super) fn kinds(plan: &Plan) -> Vec<Reply> {
         plan.mail.iter().map(|m| m.reply).collect()
     }
 
-    const WALSALL: [(&str, &str); 4] = [
+    pub(super) const WALSALL: [(&str, &str); 4] = [
         ("postcode", "WS1 3AB"),
         ("council", "Walsall"),
         ("region", "West Midlands"),

@@ -46,6 +46,7 @@ pub async fn run_local(
     tasks.spawn(retry_loop(app.clone(), poll, shutdown.clone()));
     tasks.spawn(outbox::run(app.clone(), transport, poll, shutdown.clone()));
     tasks.spawn(scheduler::run(app.clone(), TIMER_EVERY, shutdown.clone()));
+    tasks.spawn(reload_on_request(vec![app.clone()], shutdown.clone()));
     tasks.close();
     tracing::info!(inbox = %inbox.display(), "running; Ctrl-C or SIGTERM stops");
     wait_for_signal().await;
@@ -91,6 +92,7 @@ pub async fn run_servers(config: &Config) -> anyhow::Result<()> {
         ));
         tasks.spawn(scheduler::run(app.clone(), TIMER_EVERY, shutdown.clone()));
     }
+    tasks.spawn(reload_on_request(apps.clone(), shutdown.clone()));
     if !config.http.listen.is_empty() {
         let listen = config.http.listen.clone();
         let (apps, stop) = (apps.clone(), shutdown.clone());
@@ -135,6 +137,66 @@ pub async fn run_web(config: &Config) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     server.await?
+}
+
+/// Reloads every mailbox's rules and templates on SIGHUP, or when another instance's admin
+/// reloaded them (a notice on `RELOAD_CHANNEL`). Invalid files change nothing: logged.
+async fn reload_on_request(apps: Vec<App>, shutdown: CancellationToken) {
+    let Some(pool) = apps.first().map(|app| app.pool.clone()) else {
+        return;
+    };
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut listener = None;
+    while !shutdown.is_cancelled() {
+        if listener.is_none() {
+            listener = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.ok()?;
+                listener.listen(crate::web::RELOAD_CHANNEL).await.ok()?;
+                Some(listener)
+            }
+            .await;
+        }
+        let listening = listener.is_some();
+        let notice = async {
+            match listener.as_mut() {
+                Some(listener) => listener
+                    .recv()
+                    .await
+                    .map(|n| n.payload() != crate::app::instance_id()),
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(unix)]
+        let signal = async {
+            match hangup.as_mut() {
+                Some(hangup) => hangup.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signal = std::future::pending::<Option<()>>();
+        let reload = tokio::select! {
+            _ = shutdown.cancelled() => false,
+            // Without a listener (Postgres away), try again in a while.
+            _ = tokio::time::sleep(Duration::from_secs(60)), if !listening => false,
+            _ = signal => true,
+            heard = notice => match heard {
+                Ok(from_elsewhere) => from_elsewhere,
+                Err(_) => {
+                    listener = None;
+                    false
+                }
+            },
+        };
+        if reload {
+            for app in &apps {
+                if let Err(error) = app.reload() {
+                    tracing::error!(mailbox = %app.mailbox.id, error = %format!("{error:#}"), "the rules were not reloaded");
+                }
+            }
+        }
+    }
 }
 
 /// Retries every stored message that failed before (each is retried or quarantined).

@@ -51,7 +51,7 @@ pub async fn ingest(
     raw: &[u8],
 ) -> anyhow::Result<Outcome> {
     let sha256 = Sha256::digest(raw);
-    let assessed = pipeline::assess(raw, &app.rules, &app.settings);
+    let assessed = pipeline::assess(raw, &app.rules.get(), &app.settings);
     let message_id = assessed
         .as_ref()
         .ok()
@@ -102,7 +102,7 @@ pub async fn retry_next(app: &App) -> anyhow::Result<Option<Outcome>> {
         tx.commit().await?;
         return Ok(Some(Outcome::Quarantined { reason }));
     }
-    let assessed = pipeline::assess(&waiting.raw, &app.rules, &app.settings);
+    let assessed = pipeline::assess(&waiting.raw, &app.rules.get(), &app.settings);
     // A savepoint keeps the claim's lock while a failed attempt is rolled back.
     let mut attempt = sqlx::Acquire::begin(&mut *tx).await?;
     match process(&mut attempt, app, waiting.id, assessed).await {
@@ -186,11 +186,11 @@ async fn process(
         assessment = pipeline::reassess_as_answer(
             assessment,
             PromptKind::ConsentRequest,
-            &app.rules,
+            &app.rules.get(),
             &app.settings,
         );
     }
-    let plan = conversation::plan(&assessment, &threaded, &app.mailbox, &app.rules);
+    let plan = conversation::plan(&assessment, &threaded, &app.mailbox, &app.rules.get());
     let snapshot = match &threaded {
         Threaded::Case(case) => Some(case),
         _ => None,
@@ -200,8 +200,17 @@ async fn process(
         id,
         email: &assessment,
     };
-    let case = apply(conn, app, plan, snapshot, Some(inbound), Utc::now()).await?;
-    let triage = serde_json::to_value(assessment.triage(&app.rules))?;
+    let case = apply(
+        conn,
+        app,
+        plan,
+        snapshot,
+        Some(inbound),
+        &Actor::Bot,
+        Utc::now(),
+    )
+    .await?;
+    let triage = serde_json::to_value(assessment.triage(&app.rules.get()))?;
     let processed = Processed {
         case_id: case.as_ref().map(|(id, _)| *id),
         kind: kind.as_str(),
@@ -280,17 +289,18 @@ pub(crate) struct InboundRef<'a> {
 }
 
 /// Carries out a plan: the case row, facts, consent, referral and disclosure log, outbox
-/// rows (after the loop guard), exceptions and audit events. Returns the case, if any.
+/// rows (after the loop guard), exceptions and audit events, all in `actor`'s name (the
+/// bot, or the member of staff whose decision it is). Returns the case, if any.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     app: &App,
     mut plan: Plan,
     snapshot: Option<&CaseSnapshot>,
     inbound: Option<InboundRef<'_>>,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<(i64, CaseRef)>> {
     let message = inbound.map(|m| m.id);
-    let actor = Actor::Bot;
     let case = match plan.case {
         CaseTarget::None => None,
         CaseTarget::New => {
@@ -301,7 +311,7 @@ pub(crate) async fn apply(
                 conn,
                 Some(id),
                 message,
-                &actor,
+                actor,
                 "case_opened",
                 &json!({ "state": state.as_str() }),
             )
@@ -323,15 +333,15 @@ pub(crate) async fn apply(
             cases::add_address(conn, id, address).await?;
         }
         for fact in &plan.facts {
-            cases::record_fact(conn, id, message, fact, &actor).await?;
+            cases::record_fact(conn, id, message, fact, actor).await?;
         }
         if let Some(consent) = &plan.consent {
-            cases::record_consent(conn, id, message, consent, &actor).await?;
+            cases::record_consent(conn, id, message, consent, actor).await?;
             events::insert(
                 conn,
                 Some(id),
                 message,
-                &actor,
+                actor,
                 "consent_recorded",
                 &json!({ "status": consent.status.as_str() }),
             )
@@ -352,7 +362,7 @@ pub(crate) async fn apply(
                 conn,
                 Some(id),
                 message,
-                &actor,
+                actor,
                 "state_changed",
                 &json!({ "from": from, "to": after.as_str() }),
             )
@@ -370,7 +380,7 @@ pub(crate) async fn apply(
                     conn,
                     Some(id),
                     message,
-                    &actor,
+                    actor,
                     "queued_mail_cancelled",
                     &json!({ "count": cancelled }),
                 )
@@ -419,7 +429,7 @@ pub(crate) async fn apply(
             conn,
             event_case,
             message,
-            &actor,
+            actor,
             event.action,
             &event.detail,
         )
@@ -586,8 +596,8 @@ async fn queue_one(
         message_id,
         thread,
         &app.mailbox,
-        &app.rules,
-        &app.templates,
+        &app.rules.get(),
+        &app.templates.get(),
         now,
     )
     .with_context(|| format!("writing the {} email", mail.reply))?;
@@ -619,7 +629,8 @@ async fn queue_one(
             reason: "mail_loop",
             detail: format!(
                 "More than {} automatic emails to one address in 24 hours: a mail loop? The {} email is held.",
-                app.rules.conversation.max_automatic_replies_per_day, mail.reply
+                app.rules.get().conversation.max_automatic_replies_per_day,
+                mail.reply
             ),
             priority: priority::LOOP,
         };
@@ -677,7 +688,7 @@ async fn loop_guard(
         if sent.iter().any(|kind| kind == mail.reply.name()) {
             return Ok(Guard::Suppress);
         }
-        if sent.len() as u32 >= app.rules.conversation.max_automatic_replies_per_day {
+        if sent.len() as u32 >= app.rules.get().conversation.max_automatic_replies_per_day {
             return Ok(Guard::Hold);
         }
     }

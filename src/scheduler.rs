@@ -26,11 +26,11 @@ pub struct Tick {
 #[tracing::instrument(skip_all)]
 pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
     let mut tick = Tick::default();
-    let quiet_for = app
-        .rules
+    let rules = app.rules.get();
+    let quiet_for = rules
         .conversation
         .reminder_after_days
-        .min(app.rules.conversation.close_after_days);
+        .min(rules.conversation.close_after_days);
     let candidates: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM cases
          WHERE mailbox = $1 AND state IN ('awaiting_consent', 'awaiting_info') AND closed_at IS NULL
@@ -54,11 +54,11 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
         let Some(case) = cases::snapshot(&mut tx, id).await? else {
             continue;
         };
-        let Some(plan) = conversation::on_timer(&case, now, &app.rules) else {
+        let Some(plan) = conversation::on_timer(&case, now, &rules) else {
             continue;
         };
         let reminded = plan.reminded;
-        ingest::apply(&mut tx, app, plan, Some(&case), None, now).await?;
+        ingest::apply(&mut tx, app, plan, Some(&case), None, &Actor::Bot, now).await?;
         tx.commit().await?;
         if reminded {
             tick.reminded += 1;
@@ -72,8 +72,10 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
 
 /// Opens a priority exception for each open, unreferred case whose deadline is close.
 async fn warn_deadlines(app: &App, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let horizon =
-        now.date_naive() + Days::new(u64::from(app.rules.conversation.deadline_warning_days));
+    let horizon = now.date_naive()
+        + Days::new(u64::from(
+            app.rules.get().conversation.deadline_warning_days,
+        ));
     let due: Vec<(i64, String, chrono::NaiveDate)> = sqlx::query_as(
         "SELECT id, reference, deadline FROM cases c
          WHERE mailbox = $1 AND closed_at IS NULL AND deadline <= $2

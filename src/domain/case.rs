@@ -1,6 +1,7 @@
 //! A case: one worker's conversation with the mailbox, and its lifecycle
 //! `new → awaiting_consent → awaiting_info → triaged → referred_la | referred_region →
-//! closed_employed | closed_nfa | closed_referred_region | closed_no_consent | withdrawn | erased`.
+//! closed_employed | closed_nfa | closed_referred_region | closed_no_consent | withdrawn | erased`,
+//! and `merged` for a duplicate case folded into the same worker's other one.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,10 +26,12 @@ pub enum CaseState {
     ClosedNoConsent,
     Withdrawn,
     Erased,
+    /// The same worker's other case holds everything now (`cases.merged_into`).
+    Merged,
 }
 
 impl CaseState {
-    pub const ALL: [CaseState; 12] = [
+    pub const ALL: [CaseState; 13] = [
         CaseState::New,
         CaseState::AwaitingConsent,
         CaseState::AwaitingInfo,
@@ -41,6 +44,7 @@ impl CaseState {
         CaseState::ClosedNoConsent,
         CaseState::Withdrawn,
         CaseState::Erased,
+        CaseState::Merged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl CaseState {
             CaseState::ClosedNoConsent => "closed_no_consent",
             CaseState::Withdrawn => "withdrawn",
             CaseState::Erased => "erased",
+            CaseState::Merged => "merged",
         }
     }
 
@@ -74,6 +79,7 @@ impl CaseState {
                 | CaseState::ClosedNoConsent
                 | CaseState::Withdrawn
                 | CaseState::Erased
+                | CaseState::Merged
         )
     }
 
@@ -103,6 +109,8 @@ pub struct CaseSnapshot {
     pub state: CaseState,
     pub language: String,
     pub worker_name: Option<String>,
+    /// Where the worker was referred: `la:<council>` or `region:<region>`.
+    pub route: Option<String>,
     pub consent: Option<Consent>,
     /// The consent request the worker answered: `template@version`.
     pub consent_wording: Option<String>,

@@ -19,6 +19,7 @@ struct CaseRow {
     state: String,
     language: String,
     worker_name: Option<String>,
+    route: Option<String>,
     consent: Option<String>,
     safeguarding_hold: bool,
     revocation_date: Option<NaiveDate>,
@@ -50,11 +51,12 @@ pub async fn create(
     Ok((id, reference))
 }
 
+/// The case a reference names; a merged case's reference leads to the case it joined.
 pub async fn find_by_reference(
     conn: &mut PgConnection,
     reference: &CaseRef,
 ) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT id FROM cases WHERE reference = $1")
+    sqlx::query_scalar("SELECT coalesce(merged_into, id) FROM cases WHERE reference = $1")
         .bind(reference.to_string())
         .fetch_optional(conn)
         .await
@@ -69,7 +71,8 @@ pub async fn find_by_our_message_ids(
         return Ok(None);
     }
     sqlx::query_scalar(
-        "SELECT case_id FROM outbox WHERE message_id = ANY($1) AND case_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        "SELECT coalesce(c.merged_into, c.id) FROM outbox o JOIN cases c ON c.id = o.case_id
+         WHERE o.message_id = ANY($1) ORDER BY o.id DESC LIMIT 1",
     )
     .bind(ids)
     .fetch_optional(conn)
@@ -116,7 +119,7 @@ pub async fn has_party(
 /// Reads a case and locks it until the transaction ends.
 pub async fn snapshot(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<CaseSnapshot>> {
     let Some(row): Option<CaseRow> = sqlx::query_as(
-        "SELECT id, reference, state, language, worker_name, consent, safeguarding_hold,
+        "SELECT id, reference, state, language, worker_name, route, consent, safeguarding_hold,
                 revocation_date, deadline, asked, last_inbound_at, last_outbound_at, reminder_sent_at
          FROM cases WHERE id = $1 FOR UPDATE",
     )
@@ -155,6 +158,7 @@ pub async fn snapshot(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<C
         state: CaseState::parse(&row.state).unwrap_or(CaseState::New),
         language: row.language,
         worker_name: row.worker_name,
+        route: row.route,
         consent: row.consent.as_deref().and_then(Consent::parse),
         consent_wording,
         facts: facts
@@ -241,6 +245,21 @@ pub async fn update(
     .bind(updates.outcome.map(|o| o.as_str()))
     .bind(Json(asked))
     .bind(state.map(CaseState::is_closed))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts one more asking of each field (a request sent outside the bot's own plans).
+pub async fn count_asked(conn: &mut PgConnection, id: i64, fields: &[&str]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE cases SET asked = asked || (
+            SELECT coalesce(jsonb_object_agg(f, coalesce((asked ->> f)::int, 0) + 1), '{}'::jsonb)
+            FROM unnest($2::text[]) f)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(fields)
     .execute(conn)
     .await?;
     Ok(())

@@ -84,6 +84,20 @@ pub async fn upsert(
     .await
 }
 
+/// Disables an account and ends its sessions. Returns whether it was enabled.
+pub async fn disable(conn: &mut PgConnection, id: i64) -> sqlx::Result<bool> {
+    let disabled =
+        sqlx::query("UPDATE staff SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    sqlx::query("DELETE FROM sessions WHERE staff_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(disabled.rows_affected() == 1)
+}
+
 /// The account and its password hash, if it exists and is enabled.
 pub async fn by_email(
     conn: &mut PgConnection,

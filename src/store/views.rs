@@ -20,6 +20,7 @@ pub struct CaseSummary {
     pub open_exceptions: i64,
     pub messages: i64,
     pub created_at: DateTime<Utc>,
+    pub mailbox: String,
 }
 
 pub async fn cases(
@@ -30,7 +31,7 @@ pub async fn cases(
 ) -> sqlx::Result<Vec<CaseSummary>> {
     sqlx::query_as(
         "SELECT c.id, c.reference, c.state, c.worker_name, c.council, c.region, c.route, c.consent, c.readiness,
-                c.safeguarding, c.deadline, c.created_at,
+                c.safeguarding, c.deadline, c.created_at, c.mailbox,
                 (SELECT count(*) FROM exceptions e WHERE e.case_id = c.id AND e.resolved_at IS NULL) AS open_exceptions,
                 (SELECT count(*) FROM messages m WHERE m.case_id = c.id) AS messages
          FROM cases c

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::Web;
 use crate::store::events::{self, Actor};
-use crate::store::staff::{self, Account};
+use crate::store::staff::{self, Account, Role};
 
 const SESSION_COOKIE: &str = "rm_session";
 const LOGIN_COOKIE: &str = "rm_login";
@@ -34,6 +34,37 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
         .to_string())
+}
+
+/// Whether a new account may be saved: a real email address, a known role, a council
+/// known to a mailbox's directory for an LA lead, and a password of 12 characters or more.
+pub fn check_account(
+    email: &str,
+    role: &str,
+    council: Option<&str>,
+    password: &str,
+    known_council: impl Fn(&str) -> bool,
+) -> Result<Role, String> {
+    if crate::domain::EmailAddress::parse(email.trim()).is_none() {
+        return Err(format!("`{}` is not an email address.", email.trim()));
+    }
+    let Some(role) = Role::parse(role) else {
+        return Err("Choose a role: admin, staff or la-lead.".into());
+    };
+    if role == Role::LaLead {
+        let Some(council) = council else {
+            return Err("An LA lead needs the council whose referrals they see.".into());
+        };
+        if !known_council(council) {
+            return Err(format!(
+                "`{council}` is not a council in rules/directory.toml."
+            ));
+        }
+    }
+    if password.chars().count() < 12 {
+        return Err("The password must have at least 12 characters.".into());
+    }
+    Ok(role)
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {

@@ -8,7 +8,19 @@
 //! Email content is hostile: it is only ever shown as escaped text, attachments are only
 //! ever downloaded, and the Content-Security-Policy forbids every script.
 
+/// Shorthand in handlers: a database error becomes a logged 500.
+macro_rules! tried {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(error) => return super::internal(&error),
+        }
+    };
+}
+
+mod admin;
 mod auth;
+mod decisions;
 mod pages;
 
 use std::sync::Arc;
@@ -21,7 +33,8 @@ use sqlx::PgPool;
 
 use crate::app::App;
 
-pub use auth::{hash_password, verify_password};
+pub use admin::RELOAD_CHANNEL;
+pub use auth::{check_account, hash_password, verify_password};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -46,6 +59,32 @@ impl Web {
             pages: Arc::new(load_pages()?),
             secure_cookies,
         })
+    }
+
+    /// Every council of the mailboxes' directories, sorted.
+    fn councils(&self) -> Vec<String> {
+        let mut councils: Vec<String> = self
+            .apps
+            .iter()
+            .flat_map(|app| {
+                let rules = app.rules.get();
+                rules
+                    .directory
+                    .councils
+                    .iter()
+                    .map(|c| c.council.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        councils.sort();
+        councils.dedup();
+        councils
+    }
+
+    fn knows_council(&self, council: &str) -> bool {
+        self.apps
+            .iter()
+            .any(|app| app.rules.get().directory.council(council).is_some())
     }
 
     fn app(&self, mailbox: &str) -> Option<&App> {
@@ -75,8 +114,21 @@ pub fn router(web: Web) -> Router {
         .route("/messages/{id}/reprocess", post(pages::reprocess))
         .route("/cases/{reference}", get(pages::case))
         .route("/cases/{reference}/notes", post(pages::add_note))
-        .route("/cases/{reference}/reply", post(pages::reply))
-        .route("/cases/{reference}/safeguarding", post(pages::safeguarding))
+        .route("/cases/{reference}/reply", post(decisions::reply))
+        .route(
+            "/cases/{reference}/safeguarding",
+            post(decisions::safeguarding),
+        )
+        .route("/cases/{reference}/facts", post(decisions::correct))
+        .route("/cases/{reference}/route", post(decisions::route))
+        .route("/cases/{reference}/outcome", post(decisions::outcome))
+        .route("/cases/{reference}/close", post(decisions::close))
+        .route("/cases/{reference}/reopen", post(decisions::reopen))
+        .route("/cases/{reference}/merge", post(decisions::merge))
+        .route("/admin", get(admin::page))
+        .route("/admin/accounts", post(admin::save_account))
+        .route("/admin/accounts/{id}/disable", post(admin::disable_account))
+        .route("/admin/reload", post(admin::reload))
         .route(
             "/cases/{reference}/messages/{message}/attachments/{n}",
             get(pages::attachment),
@@ -129,6 +181,7 @@ fn load_pages() -> anyhow::Result<tera::Tera> {
         ("search.html", include_str!("pages/search.html")),
         ("overview.html", include_str!("pages/overview.html")),
         ("case.html", include_str!("pages/case.html")),
+        ("admin.html", include_str!("pages/admin.html")),
     ])
     .map_err(|e| anyhow::anyhow!("the web pages: {e}"))?;
     Ok(tera)

@@ -20,18 +20,8 @@ use crate::store::events;
 use crate::store::staff::Account;
 use crate::store::views;
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "There is no such page.").into_response()
-}
-
-/// Shorthand: a database error becomes a logged 500.
-macro_rules! tried {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(error) => return super::internal(&error),
-        }
-    };
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,7 +182,7 @@ async fn referrals(web: &Web, signed: &Signed, conn: &mut PgConnection) -> Respo
 }
 
 /// The case's id, if the account may see it (an LA lead: only their council's referrals).
-async fn visible_case(
+pub(super) async fn visible_case(
     conn: &mut PgConnection,
     account: &Account,
     reference: &str,
@@ -226,6 +216,41 @@ struct MessageRow {
     status: String,
     reason: Option<String>,
     raw: Vec<u8>,
+    triage: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct ConsentRow {
+    status: String,
+    wording_version: String,
+    quote: Option<String>,
+    actor: String,
+    recorded_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct ReferralSent {
+    target_kind: String,
+    target: String,
+    recipient: String,
+    created_at: DateTime<Utc>,
+    outcome: Option<String>,
+    outcome_at: Option<DateTime<Utc>>,
+    email_status: Option<String>,
+}
+
+#[derive(sqlx::FromRow, serde::Serialize)]
+struct DisclosureRow {
+    recipient: String,
+    fields: Vec<String>,
+    purpose: String,
+    consent_id: Option<i64>,
+    disclosed_at: DateTime<Utc>,
+    email_status: Option<String>,
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%d %b %Y %H:%M").to_string()
 }
 
 #[derive(sqlx::FromRow, serde::Serialize)]
@@ -259,7 +284,7 @@ pub async fn case(
     let summary: views::CaseSummary = tried!(
         sqlx::query_as(
             "SELECT c.id, c.reference, c.state, c.worker_name, c.council, c.region, c.route, c.consent, c.readiness,
-                    c.safeguarding, c.deadline, c.created_at,
+                    c.safeguarding, c.deadline, c.created_at, c.mailbox,
                     (SELECT count(*) FROM exceptions e WHERE e.case_id = c.id AND e.resolved_at IS NULL) AS open_exceptions,
                     (SELECT count(*) FROM messages m WHERE m.case_id = c.id) AS messages
              FROM cases c WHERE c.id = $1",
@@ -270,7 +295,7 @@ pub async fn case(
     );
     let messages: Vec<MessageRow> = tried!(
         sqlx::query_as(
-            "SELECT id, received_at, from_address, subject, kind, status, quarantine_reason AS reason, raw
+            "SELECT id, received_at, from_address, subject, kind, status, quarantine_reason AS reason, raw, triage
              FROM messages WHERE case_id = $1 ORDER BY received_at, id",
         )
         .bind(id)
@@ -295,6 +320,40 @@ pub async fn case(
         .fetch_all(&mut *conn)
         .await
     );
+    let consents: Vec<ConsentRow> = tried!(
+        sqlx::query_as(
+            "SELECT status, wording_version, quote, actor, recorded_at FROM consents
+             WHERE case_id = $1 ORDER BY recorded_at, id",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+    );
+    // An LA lead sees only the referrals to their own council.
+    let lead_council = (!signed.account.role.sees_all_cases())
+        .then(|| signed.account.council.clone().unwrap_or_default());
+    let referrals: Vec<ReferralSent> = tried!(
+        sqlx::query_as(
+            "SELECT r.target_kind, r.target, r.recipient, r.created_at, r.outcome, r.outcome_at, o.status AS email_status
+             FROM referrals r LEFT JOIN outbox o ON o.id = r.outbox_id
+             WHERE r.case_id = $1 AND ($2::text IS NULL OR (r.target_kind = 'council' AND r.target = $2))
+             ORDER BY r.created_at, r.id",
+        )
+        .bind(id)
+        .bind(lead_council.as_deref())
+        .fetch_all(&mut *conn)
+        .await
+    );
+    let disclosures: Vec<DisclosureRow> = tried!(
+        sqlx::query_as(
+            "SELECT d.recipient, d.fields, d.purpose, d.consent_id, d.disclosed_at, o.status AS email_status
+             FROM disclosures d LEFT JOIN outbox o ON o.id = d.outbox_id
+             WHERE d.case_id = $1 ORDER BY d.disclosed_at, d.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+    );
     let timeline = tried!(views::timeline(&mut conn, id).await);
     let messages: Vec<serde_json::Value> = messages.iter().map(message_view).collect();
     let timeline: Vec<serde_json::Value> = timeline
@@ -302,6 +361,29 @@ pub async fn case(
         .map(|e| json!({ "at": e.at.format("%d %b %Y %H:%M").to_string(), "what": e.what, "summary": e.summary }))
         .collect();
     let staff = signed.account.role.sees_all_cases();
+    let (councils, regions) = match web.app(&summary.mailbox) {
+        Some(app) => {
+            let rules = app.rules.get();
+            (
+                rules
+                    .directory
+                    .councils
+                    .iter()
+                    .map(|c| c.council.clone())
+                    .collect::<Vec<_>>(),
+                rules
+                    .directory
+                    .regions
+                    .iter()
+                    .map(|r| r.region.clone())
+                    .collect::<Vec<_>>(),
+            )
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let state = crate::domain::CaseState::parse(&summary.state);
+    let closed = state.is_some_and(|s| s.is_closed());
+    let referred = state.is_some_and(|s| s.is_referred());
     web.render(
         "case.html",
         &json!({
@@ -321,7 +403,15 @@ pub async fn case(
                 "deadline": summary.deadline.map(|d| d.format("%-d %b %Y").to_string()),
                 "opened": summary.created_at.format("%d %b %Y").to_string(),
                 "safeguarding_open": exceptions.iter().any(|e| e.reason == "safeguarding"),
+                "closed": closed,
+                "referred": referred,
+                "reopenable": closed && !matches!(state, Some(crate::domain::CaseState::Erased | crate::domain::CaseState::Merged)),
             },
+            "councils": councils,
+            "regions": regions,
+            "consents": if staff { json!(consents.iter().map(|c| json!({ "c": c, "at": when(c.recorded_at) })).collect::<Vec<_>>()) } else { json!([]) },
+            "referrals": referrals.iter().map(|r| json!({ "r": r, "at": when(r.created_at), "outcome_at": r.outcome_at.map(when) })).collect::<Vec<_>>(),
+            "disclosures": if staff { json!(disclosures.iter().map(|d| json!({ "d": d, "at": when(d.disclosed_at) })).collect::<Vec<_>>()) } else { json!([]) },
             // LA leads see what was shared with them, not the staff's working material.
             "facts": if staff { json!(facts) } else { json!([]) },
             "messages": if staff { json!(messages) } else { json!([]) },
@@ -368,6 +458,27 @@ fn message_view(message: &MessageRow) -> serde_json::Value {
         "reason": message.reason,
         "body": body,
         "attachments": attachments,
+        "reading": message.triage.as_ref().map(reading),
+    })
+}
+
+/// How the mailbox read a message, for people: its kind, the route it proposed, and why.
+fn reading(triage: &serde_json::Value) -> serde_json::Value {
+    let text = |key: &str| triage.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let reasons: Vec<String> = triage
+        .get("reasons")
+        .and_then(|r| r.as_array())
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": text("kind"),
+        "route": text("route"),
+        "readiness": text("readiness"),
+        "reasons": reasons,
     })
 }
 
@@ -509,113 +620,6 @@ pub async fn resolve(
     );
     tried!(tx.commit().await);
     Redirect::to("/").into_response()
-}
-
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    csrf: String,
-    text: String,
-}
-
-/// A reply written by staff, sent to the worker through the outbox in the case's thread.
-pub async fn reply(
-    State(web): State<Web>,
-    signed: Signed,
-    Path(reference): Path<String>,
-    Form(form): Form<ReplyForm>,
-) -> Response {
-    if !signed.csrf_ok(&form.csrf) {
-        return forbidden();
-    }
-    let (id, app) = match staff_case(&web, &signed, &reference).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
-    match crate::casework::reply(app, id, &signed.actor(), &form.text, Utc::now()).await {
-        Ok(_) => Redirect::to(&format!("/cases/{reference}#h-reply")).into_response(),
-        Err(crate::casework::Refused::Invalid(message)) => {
-            (StatusCode::BAD_REQUEST, message).into_response()
-        }
-        Err(crate::casework::Refused::Failed(error)) => super::internal(&error),
-    }
-}
-
-/// A case a member of staff acts on, with the mailbox it belongs to; else the answer to
-/// give (not found for LA leads and unknown cases, conflict for another server's mailbox).
-async fn staff_case<'w>(
-    web: &'w Web,
-    signed: &Signed,
-    reference: &str,
-) -> Result<(i64, &'w crate::app::App), Response> {
-    if !signed.account.role.sees_all_cases() {
-        return Err(not_found());
-    }
-    let found = async {
-        let mut conn = web.pool.acquire().await?;
-        let Some(id) = visible_case(&mut conn, &signed.account, reference).await? else {
-            return sqlx::Result::Ok(None);
-        };
-        let mailbox: String = sqlx::query_scalar("SELECT mailbox FROM cases WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-        sqlx::Result::Ok(Some((id, mailbox)))
-    }
-    .await
-    .map_err(|e: sqlx::Error| super::internal(&e))?;
-    let Some((id, mailbox)) = found else {
-        return Err(not_found());
-    };
-    let app = web.app(&mailbox).ok_or_else(|| {
-        (
-            StatusCode::CONFLICT,
-            "This case belongs to a mailbox this server does not run.",
-        )
-            .into_response()
-    })?;
-    Ok((id, app))
-}
-
-#[derive(Deserialize)]
-pub struct SafeguardingForm {
-    csrf: String,
-    decision: String,
-    note: String,
-}
-
-/// A safeguarding decision: escalate to the council's contact, handled, or no concern.
-pub async fn safeguarding(
-    State(web): State<Web>,
-    signed: Signed,
-    Path(reference): Path<String>,
-    Form(form): Form<SafeguardingForm>,
-) -> Response {
-    if !signed.csrf_ok(&form.csrf) {
-        return forbidden();
-    }
-    let (id, app) = match staff_case(&web, &signed, &reference).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
-    let Some(decision) = crate::casework::Decision::parse(&form.decision) else {
-        return (StatusCode::BAD_REQUEST, "Choose a decision.").into_response();
-    };
-    match crate::casework::safeguarding_decision(
-        app,
-        id,
-        &signed.actor(),
-        decision,
-        &form.note,
-        Utc::now(),
-    )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/cases/{reference}")).into_response(),
-        Err(crate::casework::Refused::Invalid(message)) => {
-            (StatusCode::BAD_REQUEST, message).into_response()
-        }
-        Err(crate::casework::Refused::Failed(error)) => super::internal(&error),
-    }
 }
 
 #[derive(Deserialize)]

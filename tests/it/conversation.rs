@@ -625,8 +625,8 @@ async fn a_worker_is_answered_in_their_language_when_a_translation_exists(pool: 
     let templates = std::sync::Arc::new(
         regional_mailbox::replies::Templates::load(&dir).unwrap_or_else(|e| panic!("{e}")),
     );
-    let mut app = TestApp::new(pool).await;
-    app.app.templates = templates;
+    let app = TestApp::new(pool).await;
+    app.app.templates.replace(templates);
 
     app.receive(&Mail::from("ana.costa@gmail.com").body(
         "Olá, a licença do meu patrocinador foi revogada e preciso de encontrar um novo patrocinador. Podem ajudar-me?",

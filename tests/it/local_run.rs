@@ -162,6 +162,90 @@ async fn the_daemon_answers_new_files_while_running_and_stops_cleanly_on_sigterm
 }
 
 #[sqlx::test]
+async fn sighup_reloads_changed_templates_without_a_restart(pool: PgPool) {
+    let db = database_url(&pool).await;
+    let inbox = scratch("local-reload-inbox");
+    let outbox = scratch("local-reload-outbox");
+    let templates = scratch("local-reload-templates");
+    crate::harness::copy_dir(&project_dir().join("templates"), &templates);
+    let mut daemon = regional_mailbox(&db)
+        .env("RM_TEMPLATES_DIR", &templates)
+        .args([
+            "run",
+            "--inbox",
+            inbox.to_str().unwrap(),
+            "--outbox",
+            outbox.to_str().unwrap(),
+            "--poll-seconds",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the daemon starts");
+    let answered = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let requests: Vec<String> = emails_in(&outbox)
+                .into_iter()
+                .filter(|f| f.ends_with("-consent_request.eml"))
+                .collect();
+            if requests.len() >= n {
+                return requests;
+            }
+            assert!(Instant::now() < deadline, "no answer within a minute");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    std::fs::copy(
+        fixtures().join("conversation/01-priya-first.eml"),
+        inbox.join("01.eml"),
+    )
+    .unwrap();
+    answered(1);
+
+    // Staff change the consent request, and break nothing; then reload.
+    let path = templates.join("en/consent_request.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (_, rest) = text.split_once('\n').unwrap();
+    std::fs::write(
+        &path,
+        format!("subject: Your email to us (reloaded wording)\n{rest}"),
+    )
+    .unwrap();
+    Command::new("kill")
+        .args(["-HUP", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let second = std::fs::read_to_string(fixtures().join("conversation/01-priya-first.eml"))
+        .unwrap()
+        .replace("priya", "maria")
+        .replace("Priya", "Maria")
+        .replace("Message-ID: <", "Message-ID: <reloaded-");
+    std::fs::write(inbox.join("02.eml"), second).unwrap();
+    let subjects: Vec<bool> = answered(2)
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(outbox.join(f))
+                .unwrap()
+                .contains("(reloaded wording)")
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        [false, true],
+        "the second email has the new wording"
+    );
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "SIGHUP does not stop the daemon"
+    );
+    daemon.kill().ok();
+    daemon.wait().ok();
+}
+
+#[sqlx::test]
 async fn ingest_processes_files_once_and_says_what_it_did(pool: PgPool) {
     let db = database_url(&pool).await;
     let inbox = fixtures().join("conversation");

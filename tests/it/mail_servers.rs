@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use lettre::{AsyncTransport, Tokio1Executor};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::harness::{database_url, project_dir, scratch};
+use crate::harness::{copy_dir, database_url, project_dir, scratch};
 
 const PASSWORD: &str = "secret";
 const IMAP_PORT: u16 = 10143;
@@ -310,18 +310,6 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
     }
 }
 

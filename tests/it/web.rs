@@ -11,22 +11,22 @@ use tower::ServiceExt;
 
 use crate::mailbox::{Mail, TestApp};
 
-const PASSWORD: &str = "a long test password";
+pub const PASSWORD: &str = "a long test password";
 
-struct Browser {
+pub struct Browser {
     router: Router,
-    cookies: Vec<(String, String)>,
+    pub cookies: Vec<(String, String)>,
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub fn new(app: &TestApp) -> Browser {
         Browser {
             router: router(Web::new(vec![app.app.clone()], false).unwrap()),
             cookies: Vec::new(),
@@ -67,7 +67,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let request = Request::get(path)
             .header(header::COOKIE, self.cookie_header())
             .body(Body::empty())
@@ -75,7 +75,7 @@ impl Browser {
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body: String = form
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
@@ -90,7 +90,7 @@ impl Browser {
     }
 
     /// The CSRF token of the last page's forms.
-    fn csrf(page: &Page) -> String {
+    pub fn csrf(page: &Page) -> String {
         let at = page
             .body
             .find("name=\"csrf\" value=\"")
@@ -99,7 +99,7 @@ impl Browser {
         page.body[at..].split('"').next().unwrap().to_string()
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let login = self.get("/login").await;
         let csrf = Self::csrf(&login);
         self.post(
@@ -124,7 +124,7 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-async fn account(pool: &PgPool, email: &str, role: Role, council: Option<&str>) {
+pub async fn account(pool: &PgPool, email: &str, role: Role, council: Option<&str>) {
     let mut conn = pool.acquire().await.unwrap();
     staff::upsert(
         &mut conn,
@@ -139,7 +139,7 @@ async fn account(pool: &PgPool, email: &str, role: Role, council: Option<&str>) 
 
 /// Two workers: one referred to Walsall, one with a safeguarding concern and a hostile
 /// subject and body.
-async fn cases(pool: &PgPool) -> TestApp {
+pub async fn cases(pool: &PgPool) -> TestApp {
     let app = TestApp::new(pool.clone()).await;
     let priya = "priya.nair.1991@gmail.example";
     app.receive(
@@ -167,20 +167,45 @@ async fn cases(pool: &PgPool) -> TestApp {
     app
 }
 
+/// Every page of the app (for case 1, message 1, exception 1).
+const PAGES: [&str; 6] = [
+    "/",
+    "/search?q=x",
+    "/overview",
+    "/admin",
+    "/cases/RM-000001",
+    "/cases/RM-000001/messages/1/attachments/0",
+];
+
+/// Every form of the app.
+const ACTIONS: [&str; 15] = [
+    "/cases/RM-000001/notes",
+    "/cases/RM-000001/reply",
+    "/cases/RM-000001/safeguarding",
+    "/cases/RM-000001/facts",
+    "/cases/RM-000001/route",
+    "/cases/RM-000001/outcome",
+    "/cases/RM-000001/close",
+    "/cases/RM-000001/reopen",
+    "/cases/RM-000001/merge",
+    "/exceptions/1/resolve",
+    "/messages/1/reprocess",
+    "/admin/accounts",
+    "/admin/accounts/1/disable",
+    "/admin/reload",
+    "/logout",
+];
+
 #[sqlx::test]
 async fn without_a_session_every_page_and_action_goes_to_the_login(pool: PgPool) {
     let app = cases(&pool).await;
     let mut browser = Browser::new(&app);
-    for path in [
-        "/",
-        "/cases/RM-000001",
-        "/cases/RM-000001/messages/1/attachments/0",
-    ] {
+    for path in PAGES {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert!(page.location.unwrap().starts_with("/login?next="), "{path}");
     }
-    for path in ["/logout", "/cases/RM-000001/notes", "/exceptions/1/resolve"] {
+    for path in ACTIONS {
         let page = browser.post(path, &[("csrf", "x"), ("note", "x")]).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert!(page.location.unwrap().starts_with("/login"), "{path}");
@@ -700,4 +725,48 @@ async fn the_overview_counts_cases_and_requeues_a_quarantined_message(pool: PgPo
     let mut lead = Browser::new(&app);
     lead.sign_in("lead@walsall.example.gov.uk", PASSWORD).await;
     assert_eq!(lead.get("/overview").await.status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test]
+async fn every_form_without_its_csrf_token_is_refused_and_changes_nothing(pool: PgPool) {
+    let app = cases(&pool).await;
+    account(&pool, "ada.admin@wm.example.test", Role::Admin, None).await;
+    let mut admin = Browser::new(&app);
+    admin.sign_in("ada.admin@wm.example.test", PASSWORD).await;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Every field any form takes, valid, but no token or a wrong one.
+    let fields = [
+        ("note", "x"),
+        ("text", "x"),
+        ("decision", "no_concern"),
+        ("location", "WS1 3AB"),
+        ("route", "council:Dudley"),
+        ("outcome", "employed"),
+        ("closing", "nfa"),
+        ("into", "RM-000002"),
+        ("email", "x@example.test"),
+        ("role", "staff"),
+        ("password", "a long enough password"),
+    ];
+    for token in ["", "0000"] {
+        let mut form = vec![("csrf", token)];
+        form.extend(fields);
+        for path in ACTIONS {
+            let page = admin.post(path, &form).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{path} with {token:?}");
+        }
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(after, events, "nothing was done");
+    assert_eq!(
+        admin.get("/").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
 }
