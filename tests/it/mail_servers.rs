@@ -25,12 +25,12 @@ const IMAP_PORT: u16 = 10143;
 const SUBMISSION_PORT: u16 = 10587;
 const SMTP_PORT: u16 = 10025;
 
-struct Stack {
-    dir: PathBuf,
+pub(crate) struct Stack {
+    pub dir: PathBuf,
 }
 
 /// Starts the servers once for the whole test run (installing them if needed).
-fn stack() -> &'static Stack {
+pub(crate) fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
         let output = mailstack(&["start"]);
@@ -59,17 +59,17 @@ fn mailstack(args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
-async fn one_at_a_time() -> MutexGuard<'static, ()> {
+pub(crate) async fn one_at_a_time() -> MutexGuard<'static, ()> {
     static TURN: Mutex<()> = Mutex::const_new(());
     TURN.lock().await
 }
 
 impl Stack {
-    fn add_user(&self, address: &str) {
+    pub fn add_user(&self, address: &str) {
         mailstack(&["add-user", address]);
     }
 
-    fn maildir(&self, address: &str) -> PathBuf {
+    pub fn maildir(&self, address: &str) -> PathBuf {
         let (local, domain) = address.split_once('@').unwrap();
         self.dir
             .join("mail")
@@ -87,7 +87,7 @@ impl Stack {
     }
 
     /// Every message in a user's inbox (new and seen).
-    fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
+    pub fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
         let maildir = self.maildir(address);
         let mut messages = Vec::new();
         for sub in ["new", "cur"] {
@@ -103,7 +103,7 @@ impl Stack {
     }
 
     /// Sends through Postfix, as another mail server would deliver to us.
-    async fn smtp(&self, from: &str, to: &str, raw: &[u8]) {
+    pub async fn smtp(&self, from: &str, to: &str, raw: &[u8]) {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
             .port(SMTP_PORT)
             .build();
@@ -117,14 +117,14 @@ impl Stack {
 }
 
 /// Headers of one message, by lowercase name.
-fn header(raw: &[u8], name: &str) -> Option<String> {
+pub(crate) fn header(raw: &[u8], name: &str) -> Option<String> {
     let message = mail_parser::MessageParser::default().parse(raw)?;
     message
         .header_raw(name)
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-fn from_mailbox<'a>(messages: &'a [Vec<u8>], bot: &str) -> Vec<&'a Vec<u8>> {
+pub(crate) fn from_mailbox<'a>(messages: &'a [Vec<u8>], bot: &str) -> Vec<&'a Vec<u8>> {
     messages
         .iter()
         .filter(|m| header(m, "From").is_some_and(|f| f.contains(bot)))
@@ -141,7 +141,7 @@ fn distinct_message_ids(messages: &[&Vec<u8>]) -> usize {
     ids.len()
 }
 
-fn worker_email(from: &str, to: &str, id: &str, body: &str) -> Vec<u8> {
+pub(crate) fn worker_email(from: &str, to: &str, id: &str, body: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: Help please - sponsor licence revoked\r\n\
          Date: Mon, 23 Nov 2026 09:12:42 +0000\r\nMessage-ID: <{id}@mail.example.test>\r\n\
@@ -157,16 +157,16 @@ Please can you help me.\n\nThank you";
 
 /// A mailbox of its own for one test: the bot's address, its rules (with the council
 /// directory's addresses made unique to the test), and a daemon configuration.
-struct Setup {
-    tag: String,
-    bot: String,
-    dir: PathBuf,
-    config: PathBuf,
+pub(crate) struct Setup {
+    pub tag: String,
+    pub bot: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
     database_url: String,
 }
 
 impl Setup {
-    fn new(name: &str, database_url: String) -> Setup {
+    pub fn new(name: &str, database_url: String) -> Setup {
         let stack = stack();
         let tag = format!("{name}{}", std::process::id());
         let dir = scratch(&format!("mail-servers-{name}"));
@@ -231,7 +231,7 @@ timeout_seconds = 15
     }
 
     /// Changes the daemon's configuration file.
-    fn configure(&self, from: &str, to: &str) {
+    pub fn configure(&self, from: &str, to: &str) {
         let text = fs::read_to_string(&self.config).unwrap();
         assert!(text.contains(from), "{from} is in the configuration");
         fs::write(&self.config, text.replacen(from, to, 1)).unwrap();
@@ -243,14 +243,14 @@ timeout_seconds = 15
         address
     }
 
-    fn worker(&self, n: usize) -> String {
+    pub fn worker(&self, n: usize) -> String {
         let address = format!("worker{n}.{}@example.test", self.tag);
         stack().add_user(&address);
         address
     }
 
     /// Starts `regional-mailbox run`; its log goes to `daemon-<n>.log` in the test folder.
-    fn start(&self, n: usize) -> Daemon {
+    pub fn start(&self, n: usize) -> Daemon {
         let log = fs::File::create(self.dir.join(format!("daemon-{n}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_regional-mailbox"))
             .args(["--config", self.config.to_str().unwrap(), "run"])
@@ -267,7 +267,7 @@ timeout_seconds = 15
         Daemon { child }
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         let mut all = String::new();
         for n in 0..100 {
             if let Ok(text) = fs::read_to_string(self.dir.join(format!("daemon-{n}.log"))) {
@@ -278,7 +278,7 @@ timeout_seconds = 15
     }
 }
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
 }
 
@@ -289,7 +289,7 @@ impl Daemon {
     }
 
     /// SIGTERM, and the exit code once it has stopped.
-    fn stop(mut self) -> Option<i32> {
+    pub fn stop(mut self) -> Option<i32> {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -314,7 +314,7 @@ impl Drop for Daemon {
 }
 
 /// Waits until `check` holds, up to `limit`; panics with `what` and the daemon logs.
-async fn wait_for<F, Fut>(setup: &Setup, limit: Duration, what: &str, mut check: F)
+pub(crate) async fn wait_for<F, Fut>(setup: &Setup, limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per behaviour.
 
+mod browser;
 mod casework;
 mod cli;
 mod conversation;
