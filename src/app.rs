@@ -73,6 +73,8 @@ pub struct App {
     pub alerts: Arc<AlertConfig>,
     /// The outbox's first retry wait (then doubling).
     pub first_retry: chrono::Duration,
+    /// Days a closed case is kept before the retention job erases it (0: kept).
+    pub retention_days: u32,
 }
 
 impl App {
@@ -161,6 +163,7 @@ impl App {
             servers: Arc::new(mailbox.clone()),
             alerts: Arc::new(config.alerts.clone()),
             first_retry: chrono::Duration::seconds(config.outbox.first_retry_seconds.max(1) as i64),
+            retention_days: config.retention.closed_days,
         }
     }
 }

@@ -132,6 +132,7 @@ pub async fn reply(
         &json!({ "outbox": id, "template": template.name() }),
     )
     .await?;
+    events::signposted(&mut tx, Some(case_id), None, &draft, id).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -566,7 +567,6 @@ pub async fn merge(
         "referrals",
         "disclosures",
         "exceptions",
-        "events",
     ] {
         // The table names are this list's own, never input.
         let sql = format!("UPDATE {table} SET case_id = $2 WHERE case_id = $1");
@@ -576,6 +576,16 @@ pub async fn merge(
             .execute(&mut *tx)
             .await?;
     }
+    // The history moves too, but for the duplicate's own opening and states: those stay
+    // its lifecycle, so the kept case's states (and the figures) are its own.
+    sqlx::query(
+        "UPDATE events SET case_id = $2
+         WHERE case_id = $1 AND action NOT IN ('case_opened', 'state_changed')",
+    )
+    .bind(duplicate)
+    .bind(into)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO case_addresses (case_id, address, added_at)
          SELECT $2, d.address, d.added_at FROM case_addresses d
@@ -650,6 +660,19 @@ pub async fn merge(
             .find(|(i, _, _)| *i == id)
             .map(|(_, _, r)| r.clone())
     };
+    let was = states
+        .iter()
+        .find(|(i, _, _)| *i == duplicate)
+        .map(|(_, state, _)| state.clone());
+    events::insert(
+        &mut tx,
+        Some(duplicate),
+        None,
+        actor,
+        "state_changed",
+        &json!({ "from": was, "to": CaseState::Merged.as_str() }),
+    )
+    .await?;
     let detail =
         json!({ "merged": reference(duplicate), "into": reference(into), "note": note.trim() });
     for case in [duplicate, into] {

@@ -95,6 +95,16 @@ pub enum Command {
     },
     /// Serve the staff web app (and health and metrics) alone, on `http.listen`.
     Web,
+    /// The programme's figures.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+    /// Data-protection rights: subject access, erasure, retention.
+    Gdpr {
+        #[command(subcommand)]
+        action: GdprAction,
+    },
     /// Staff and LA-lead accounts of the web app.
     Staff {
         #[command(subcommand)]
@@ -114,6 +124,53 @@ pub enum StaffAction {
         /// The council whose referrals an LA lead sees, as in rules/directory.toml.
         #[arg(long)]
         council: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// The DHSC return for a period (UK dates, both included).
+    Dhsc {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// csv, md or json.
+        #[arg(long, default_value = "md", value_parser = ["csv", "md", "json"])]
+        format: String,
+        /// Show figures from 1 to 4 as <5 (for published copies).
+        #[arg(long)]
+        suppress_small: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GdprAction {
+    /// Subject access: everything held about a person (by case reference or email
+    /// address) as JSON, with the raw emails received and sent.
+    Export {
+        /// RM-000123 or an email address.
+        who: String,
+        /// The folder to write (default: subject-access-<who>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erasure: removes a case's messages and facts from the database and the raw copies
+    /// from the IMAP server, keeping an anonymous tombstone for the figures.
+    Erase {
+        /// RM-000123.
+        reference: String,
+        /// Who asks (recorded with the erasure); default: your login name.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Retention: erases closed cases older than `retention.closed_days`.
+    Retention {
+        /// Only list the cases that would be erased.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -201,6 +258,102 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Outbox { limit } => block_on(async {
             let app = App::start(&config, cli.mailbox.as_deref()).await?;
             print_outbox(&app, limit, None).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }),
+        Command::Report {
+            action:
+                ReportAction::Dhsc {
+                    from,
+                    to,
+                    format,
+                    suppress_small,
+                },
+        } => block_on(async {
+            anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            let app = App::start(&config, cli.mailbox.as_deref()).await?;
+            let mut conn = app.pool.acquire().await?;
+            let values = crate::store::report::dhsc(&mut conn, &app.mailbox.id, from, to).await?;
+            let ret = crate::report::Return {
+                mailbox: app.mailbox.id.clone(),
+                from,
+                to,
+                values,
+            };
+            let format = crate::report::Format::parse(&format).context("the format")?;
+            print!("{}", ret.render(format, suppress_small));
+            Ok(std::process::ExitCode::SUCCESS)
+        }),
+        Command::Gdpr { action } => block_on(async {
+            let app = App::start(&config, cli.mailbox.as_deref()).await?;
+            let operator = || {
+                crate::store::events::Actor::Operator(
+                    std::env::var("SUDO_USER")
+                        .or_else(|_| std::env::var("USER"))
+                        .unwrap_or_else(|_| "unknown".into()),
+                )
+            };
+            match action {
+                GdprAction::Export { who, out } => {
+                    let out = out.unwrap_or_else(|| {
+                        let safe: String = who
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                            .collect();
+                        PathBuf::from(format!("subject-access-{safe}"))
+                    });
+                    let exported = crate::privacy::export(&app, &who, &out, &operator()).await?;
+                    println!(
+                        "{} case(s), {} messages received, {} emails sent: {}",
+                        exported.cases,
+                        exported.messages,
+                        exported.emails,
+                        exported.file.display()
+                    );
+                }
+                GdprAction::Erase { reference, by } => {
+                    let actor = by.map_or_else(operator, crate::store::events::Actor::Operator);
+                    let reference = CaseRef::parse_any(&reference)
+                        .with_context(|| format!("`{reference}` is not a case reference"))?;
+                    let mut conn = app.pool.acquire().await?;
+                    let id = crate::store::cases::find_by_reference(&mut conn, &reference)
+                        .await?
+                        .with_context(|| format!("there is no case {reference}"))?;
+                    let erased = crate::privacy::erase(&app, id, &actor).await?;
+                    println!(
+                        "{} erased: {} messages, {} facts, {} emails; {} copies removed from the IMAP server",
+                        erased.reference,
+                        erased.messages,
+                        erased.facts,
+                        erased.emails,
+                        erased.imap_copies
+                    );
+                    for file in &erased.files_to_delete {
+                        println!("delete this file of the local inbox yourself: {file}");
+                    }
+                }
+                GdprAction::Retention { dry_run } => {
+                    let days = config.retention.closed_days;
+                    let now = chrono::Utc::now();
+                    if dry_run {
+                        let due = crate::privacy::due_for_erasure(&app, days, now).await?;
+                        println!(
+                            "{} case(s) closed more than {days} days ago would be erased:",
+                            due.len()
+                        );
+                        for case in due {
+                            println!(
+                                "{}  {}  closed {}",
+                                case.reference,
+                                case.state,
+                                case.closed_at.format("%Y-%m-%d")
+                            );
+                        }
+                    } else {
+                        let erased = crate::privacy::apply_retention(&app, days, now).await?;
+                        println!("{} case(s) erased: {}", erased.len(), erased.join(" "));
+                    }
+                }
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }),
         Command::Web => block_on(async {

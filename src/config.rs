@@ -40,7 +40,16 @@ pub struct Config {
     pub http: HttpConfig,
     pub alerts: AlertConfig,
     pub outbox: OutboxConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
+}
+
+/// How long a closed case is kept before it is erased (an anonymous tombstone stays).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days after a case closed; 0 keeps closed cases until someone erases them.
+    pub closed_days: u32,
 }
 
 /// How the outbox worker retries a delivery that failed for now.
@@ -279,6 +288,7 @@ impl Default for Config {
             outbox: OutboxConfig {
                 first_retry_seconds: 60,
             },
+            retention: RetentionConfig { closed_days: 365 },
             log: LogConfig {
                 format: LogFormat::Text,
                 level: "info".into(),

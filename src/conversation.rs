@@ -359,11 +359,32 @@ fn outcome_update(
     };
     let outcome = assessment.facts.outcome.as_ref().map(|f| f.value);
     record_facts(assessment, rules, case_facts(Some(case)), plan);
-    reported_outcome(case, outcome, plan);
+    let employer = assessment.facts.employer.as_ref();
+    reported_outcome(
+        case,
+        outcome,
+        employer.map(|e| (e.value.as_str(), e.evidence.as_str())),
+        plan,
+    );
 }
 
-/// What a council lead or hub reported about a referral (by email or in the web app).
-fn reported_outcome(case: &CaseSnapshot, outcome: Option<Outcome>, plan: &mut Plan) {
+/// What a council lead or hub reported about a referral (by email or in the web app),
+/// with the new employer and the words that named it, when given.
+fn reported_outcome(
+    case: &CaseSnapshot,
+    outcome: Option<Outcome>,
+    employer: Option<(&str, &str)>,
+    plan: &mut Plan,
+) {
+    let employer = employer.filter(|(name, _)| !name.trim().is_empty());
+    if let Some((name, words)) = employer {
+        plan.facts.push(NewFact {
+            field: "employer",
+            value: name.trim().to_string(),
+            quote: Some(words.to_string()),
+            confidence: 1.0,
+        });
+    }
     plan.outcome = outcome;
     match outcome {
         Some(Outcome::Employed) => {
@@ -403,7 +424,10 @@ fn reported_outcome(case: &CaseSnapshot, outcome: Option<Outcome>, plan: &mut Pl
     }
     plan.events.push(NewEvent {
         action: "outcome_reported",
-        detail: json!({ "outcome": outcome.map(|o| o.as_str()) }),
+        detail: json!({
+            "outcome": outcome.map(|o| o.as_str()),
+            "employer": employer.map(|(name, _)| name.trim()),
+        }),
     });
 }
 
@@ -483,7 +507,10 @@ fn referral_in(
     let facts = record_facts(assessment, rules, case_facts(case), plan);
     plan.events.push(NewEvent {
         action: "referral_received",
-        detail: json!({ "from_domain": referrer.as_ref().map(|r| r.domain().to_string()) }),
+        detail: json!({
+            "from_domain": referrer.as_ref().map(|r| r.domain().to_string()),
+            "source": referrer.as_ref().map_or("other", |r| rules.directory.referrer(r).as_str()),
+        }),
     });
     let safeguarding = assessment.facts.safeguarding.is_raised();
     if safeguarding {

@@ -646,6 +646,7 @@ async fn queue_one(
         &json!({ "kind": mail.reply.name(), "outbox": outbox_id }),
     )
     .await?;
+    events::signposted(conn, case_id, message, &draft, outbox_id).await?;
     Ok(Some((outbox_id, draft.disclosed)))
 }
 

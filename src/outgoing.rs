@@ -66,6 +66,9 @@ pub struct Draft {
     pub disclosed: Vec<&'static str>,
     /// Sent by the mailbox by itself (counted by the loop guard), not written by a person.
     pub automatic: bool,
+    /// The signposting links (`rules/signposting.toml` ids) the email carries, for the
+    /// programme's figures: read from the rendered text, so edited templates count true.
+    pub signposted: Vec<String>,
 }
 
 /// Our Message-ID for an outbox row: the prefix says which question it asks (read back by
@@ -141,7 +144,15 @@ pub fn draft(
         },
         &rendered,
     )?;
+    let signposted = rules
+        .signposting
+        .links
+        .iter()
+        .filter(|link| rendered.body.contains(&link.text))
+        .map(|link| link.id.clone())
+        .collect();
     Ok(Draft {
+        signposted,
         reply: outgoing.reply,
         message_id,
         recipients: outgoing.to.clone(),

@@ -126,6 +126,13 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
         if let Err(error) = crate::alerts::check_quiet(&app, Utc::now()).await {
             tracing::error!(error = %format!("{error:#}"), "checking for a quiet inbox");
         }
+        match crate::privacy::apply_retention(&app, app.retention_days, Utc::now()).await {
+            Ok(erased) if !erased.is_empty() => {
+                tracing::info!(cases = ?erased, "retention erased closed cases");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(error = %format!("{error:#}"), "retention"),
+        }
         tokio::select! {
             _ = shutdown.cancelled() => {}
             _ = tokio::time::sleep(every) => {}

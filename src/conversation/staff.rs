@@ -206,15 +206,8 @@ pub fn on_outcome(
         ));
     }
     let mut plan = staff_plan(case);
-    if let Some(employer) = employer.map(str::trim).filter(|e| !e.is_empty()) {
-        plan.facts.push(NewFact {
-            field: "employer",
-            value: employer.to_string(),
-            quote: Some("reported with the outcome".into()),
-            confidence: 1.0,
-        });
-    }
-    reported_outcome(case, Some(outcome), &mut plan);
+    let employer = employer.map(|name| (name, "reported in the web app"));
+    reported_outcome(case, Some(outcome), employer, &mut plan);
     Ok(plan)
 }
 

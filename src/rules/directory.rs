@@ -138,4 +138,63 @@ impl Directory {
     pub fn region(&self, name: &str) -> Option<&RegionContact> {
         self.regions.iter().find(|r| r.region == name)
     }
+
+    /// Who a referrer is, for the programme's figures: another region's hub, a council of
+    /// ours, or anyone else (a charity, UKVI, an agency). An address in the directory, or
+    /// any address at a domain that only one directory entry uses.
+    pub fn referrer(&self, sender: &EmailAddress) -> Referrer {
+        let hubs = self.regions.iter().map(|r| (&r.hub, Referrer::OtherRegion));
+        let councils = self.councils.iter().flat_map(|c| {
+            [
+                (&c.ir_lead, Referrer::Council),
+                (&c.safeguarding, Referrer::Council),
+            ]
+        });
+        let contacts: Vec<(&EmailAddress, Referrer)> = hubs.chain(councils).collect();
+        if let Some((_, kind)) = contacts.iter().find(|(a, _)| a.same_mailbox(sender)) {
+            return *kind;
+        }
+        let domain = sender.domain().to_lowercase();
+        let at_domain: Vec<Referrer> = contacts
+            .iter()
+            .filter(|(a, _)| a.domain().eq_ignore_ascii_case(&domain))
+            .map(|(_, kind)| *kind)
+            .collect();
+        // Placeholder directories put every hub on one domain: then the domain says nothing.
+        let owners = self
+            .regions
+            .iter()
+            .filter(|r| r.hub.domain().eq_ignore_ascii_case(&domain))
+            .count()
+            + self
+                .councils
+                .iter()
+                .filter(|c| {
+                    c.ir_lead.domain().eq_ignore_ascii_case(&domain)
+                        || c.safeguarding.domain().eq_ignore_ascii_case(&domain)
+                })
+                .count();
+        match at_domain.first() {
+            Some(kind) if owners == 1 => *kind,
+            _ => Referrer::Other,
+        }
+    }
+}
+
+/// Where a referral came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Referrer {
+    OtherRegion,
+    Council,
+    Other,
+}
+
+impl Referrer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Referrer::OtherRegion => "other_region",
+            Referrer::Council => "council",
+            Referrer::Other => "other",
+        }
+    }
 }

@@ -11,6 +11,8 @@ pub struct OutcomeSpec {
     nfa: LexiconSpec,
     in_progress: LexiconSpec,
     moved: LexiconSpec,
+    #[serde(default)]
+    employer: LexiconSpec,
 }
 
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct OutcomeRules {
     pub nfa: Lexicon,
     pub in_progress: Lexicon,
     pub moved: Lexicon,
+    /// The words before a new employer's name.
+    pub employer: Lexicon,
 }
 
 impl OutcomeRules {
@@ -28,6 +32,7 @@ impl OutcomeRules {
             nfa: c.lexicon(&spec.nfa),
             in_progress: c.lexicon(&spec.in_progress),
             moved: c.lexicon(&spec.moved),
+            employer: c.lexicon(&spec.employer),
         }
     }
 }

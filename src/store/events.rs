@@ -8,6 +8,10 @@ use sqlx::PgConnection;
 pub enum Actor {
     Bot,
     Staff(String),
+    /// Someone at the server's command line (`gdpr erase`), by their login name.
+    Operator(String),
+    /// The retention job erasing closed cases whose time is over.
+    Retention,
 }
 
 impl Actor {
@@ -15,6 +19,8 @@ impl Actor {
         match self {
             Actor::Bot => "bot".into(),
             Actor::Staff(login) => format!("staff:{login}"),
+            Actor::Operator(user) => format!("operator:{user}"),
+            Actor::Retention => "retention".into(),
         }
     }
 }
@@ -36,4 +42,28 @@ pub async fn insert(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Records which signposting links an email gave the worker (the programme's figures count
+/// them), when it gave any.
+pub async fn signposted(
+    conn: &mut PgConnection,
+    case_id: Option<i64>,
+    message_id: Option<i64>,
+    draft: &crate::outgoing::Draft,
+    outbox_id: i64,
+) -> sqlx::Result<()> {
+    if draft.signposted.is_empty() {
+        return Ok(());
+    }
+    let detail = serde_json::json!({ "links": draft.signposted, "outbox": outbox_id });
+    insert(
+        conn,
+        case_id,
+        message_id,
+        &Actor::Bot,
+        "signposted",
+        &detail,
+    )
+    .await
 }

@@ -8,6 +8,7 @@ pub mod exceptions;
 pub mod imap;
 pub mod messages;
 pub mod outbox;
+pub mod report;
 pub mod staff;
 pub mod views;
 

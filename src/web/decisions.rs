@@ -330,3 +330,39 @@ pub async fn merge(
     let result = casework::merge(app, id, into, &signed.actor(), &form.note).await;
     answered(result, &into_reference.to_string(), "")
 }
+
+#[derive(Deserialize)]
+pub struct EraseForm {
+    csrf: String,
+    /// The case reference typed again, so an erasure is never one stray click.
+    confirm: String,
+}
+
+/// An admin erases the person's data (subject's request, or no longer needed).
+pub async fn erase(
+    State(web): State<Web>,
+    signed: Signed,
+    Path(reference): Path<String>,
+    Form(form): Form<EraseForm>,
+) -> Response {
+    let (id, app) = case_form!(web, signed, form, reference, STAFF);
+    if signed.account.role != crate::store::staff::Role::Admin {
+        return not_found();
+    }
+    let typed = CaseRef::parse_any(form.confirm.trim()).map(|r| r.to_string());
+    if typed.as_deref()
+        != CaseRef::parse_any(&reference)
+            .map(|r| r.to_string())
+            .as_deref()
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Type the case reference to confirm the erasure.",
+        )
+            .into_response();
+    }
+    match crate::privacy::erase(app, id, &signed.actor()).await {
+        Ok(_) => Redirect::to(&format!("/cases/{reference}")).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, format!("Not erased: {error:#}")).into_response(),
+    }
+}

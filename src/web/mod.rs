@@ -22,6 +22,7 @@ mod admin;
 mod auth;
 mod decisions;
 mod pages;
+mod reports;
 
 use std::sync::Arc;
 
@@ -125,6 +126,9 @@ pub fn router(web: Web) -> Router {
         .route("/cases/{reference}/close", post(decisions::close))
         .route("/cases/{reference}/reopen", post(decisions::reopen))
         .route("/cases/{reference}/merge", post(decisions::merge))
+        .route("/reports/dhsc", get(reports::dhsc))
+        .route("/reports/dhsc.csv", get(reports::dhsc_csv))
+        .route("/cases/{reference}/erase", post(decisions::erase))
         .route("/admin", get(admin::page))
         .route("/admin/accounts", post(admin::save_account))
         .route("/admin/accounts/{id}/disable", post(admin::disable_account))
@@ -182,6 +186,7 @@ fn load_pages() -> anyhow::Result<tera::Tera> {
         ("overview.html", include_str!("pages/overview.html")),
         ("case.html", include_str!("pages/case.html")),
         ("admin.html", include_str!("pages/admin.html")),
+        ("report.html", include_str!("pages/report.html")),
     ])
     .map_err(|e| anyhow::anyhow!("the web pages: {e}"))?;
     Ok(tera)

@@ -79,7 +79,7 @@ impl Stack {
     }
 
     /// Drops a message straight into a user's inbox, as a delivery agent does.
-    fn drop_into(&self, address: &str, name: &str, raw: &[u8]) {
+    pub fn drop_into(&self, address: &str, name: &str, raw: &[u8]) {
         let maildir = self.maildir(address);
         let tmp = maildir.join("tmp").join(name);
         fs::write(&tmp, raw).unwrap();
@@ -283,6 +283,11 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
+    /// A daemon started some other way (its own log files, its own environment).
+    pub fn from_child(child: Child) -> Daemon {
+        Daemon { child }
+    }
+
     fn kill_9(mut self) {
         self.child.kill().ok();
         self.child.wait().ok();

@@ -74,6 +74,8 @@ pub struct Facts {
     pub safeguarding: Safeguarding,
     pub revocation_date: Option<Found<NaiveDate>>,
     pub outcome: Option<Found<Outcome>>,
+    /// The new employer, when an outcome says the worker was employed.
+    pub employer: Option<Found<String>>,
     pub language: String,
 }
 
@@ -210,6 +212,13 @@ pub fn extract(
         };
     }
     let sender_name = email.sender_name().unwrap_or("");
+    let outcome = (kind == Kind::OutcomeUpdate)
+        .then(|| outcome::read(sources, &rules.outcomes))
+        .flatten();
+    let employer = outcome
+        .as_ref()
+        .filter(|o| o.value == Outcome::Employed)
+        .and_then(|_| outcome::employer(sources, &rules.outcomes));
     Facts {
         location: location::locate(sources, sender_name, writer, rules),
         phone: phone::find(sources, writer, kind, &rules.phone),
@@ -218,9 +227,8 @@ pub fn extract(
         consent: consent::read(kind, sources, rules),
         safeguarding: safeguarding::scan(sources, &rules.safeguarding),
         revocation_date: dates::revocation(sources, email.date, &rules.dates),
-        outcome: (kind == Kind::OutcomeUpdate)
-            .then(|| outcome::read(sources, &rules.outcomes))
-            .flatten(),
+        outcome,
+        employer,
         language,
     }
 }
