@@ -873,6 +873,33 @@ fn case_facts(case: Option<&CaseSnapshot>) -> BTreeMap<String, HeldFact> {
     case.map(|c| c.facts.clone()).unwrap_or_default()
 }
 
+/// A fact learnt: held from now on and recorded, unless it is already held as it is.
+fn hold(
+    held: &mut BTreeMap<String, HeldFact>,
+    recorded: &mut Vec<NewFact>,
+    field: &'static str,
+    value: String,
+    quote: Option<String>,
+    confidence: f32,
+) {
+    if held.get(field).is_some_and(|h| h.value == value) {
+        return;
+    }
+    held.insert(
+        field.to_string(),
+        HeldFact {
+            value: value.clone(),
+            quote: quote.clone(),
+        },
+    );
+    recorded.push(NewFact {
+        field,
+        value,
+        quote,
+        confidence,
+    });
+}
+
 /// Records what this message says, newer over older, and returns the merged view.
 fn record_facts(
     assessment: &Assessment,
@@ -898,22 +925,7 @@ fn note_facts(
                     quote: Option<String>,
                     confidence: f32,
                     plan: &mut Plan| {
-        if held.get(field).is_some_and(|h| h.value == value) {
-            return;
-        }
-        held.insert(
-            field.to_string(),
-            HeldFact {
-                value: value.clone(),
-                quote: quote.clone(),
-            },
-        );
-        plan.facts.push(NewFact {
-            field,
-            value,
-            quote,
-            confidence,
-        });
+        hold(&mut held, &mut plan.facts, field, value, quote, confidence);
     };
     if let Some(location) = &facts.location {
         let quote = Some(location.evidence.clone());

@@ -140,23 +140,8 @@ pub fn on_route(case: &CaseSnapshot, choice: &RouteChoice, rules: &Rules) -> Res
         Target::Region { name, .. } => (None, name.clone()),
     };
     let decided = |field: &'static str, value: String, plan: &mut Plan| {
-        if plan.held.get(field).is_some_and(|f| f.value == value) {
-            return;
-        }
         let quote = Some("route chosen by staff".to_string());
-        plan.held.insert(
-            field.to_string(),
-            HeldFact {
-                value: value.clone(),
-                quote: quote.clone(),
-            },
-        );
-        plan.facts.push(NewFact {
-            field,
-            value,
-            quote,
-            confidence: 1.0,
-        });
+        hold(&mut plan.held, &mut plan.facts, field, value, quote, 1.0);
     };
     if *choice != RouteChoice::Proposed {
         if let Some(council) = &council {
