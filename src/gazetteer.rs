@@ -79,6 +79,9 @@ pub struct Gazetteer {
     areas: HashMap<String, String>,
     places: HashMap<String, Vec<Place>>,
     longest_place: usize,
+    /// First word of a place name → the most words a name starting with it has: a word
+    /// that starts no name is passed over without building any longer key.
+    first_words: HashMap<String, usize>,
     /// Exact postcodes from an operator-supplied ONS Postcode Directory, sorted by key.
     exact: Vec<(u64, CouncilId)>,
     lad_to_council: HashMap<String, String>,
@@ -230,7 +233,11 @@ impl Gazetteer {
                 {
                     entries.push(place.clone());
                 }
-                gazetteer.longest_place = gazetteer.longest_place.max(key.split(' ').count());
+                let words = key.split(' ').count();
+                gazetteer.longest_place = gazetteer.longest_place.max(words);
+                let first = key.split(' ').next().unwrap_or_default().to_string();
+                let longest = gazetteer.first_words.entry(first).or_default();
+                *longest = (*longest).max(words);
             }
         }
         for row in read_csv::<LadRow>(dir, "lad_to_la.csv")? {
@@ -319,6 +326,11 @@ impl Gazetteer {
     /// The most words any place name has, to bound n-gram lookups.
     pub fn longest_place_name(&self) -> usize {
         self.longest_place
+    }
+
+    /// The most words of a place name that starts with `word` (0: none starts with it).
+    pub fn longest_starting_with(&self, word: &str) -> usize {
+        self.first_words.get(word).copied().unwrap_or(0)
     }
 
     /// Loads the ONS Postcode Directory (or any CSV with a postcode column `pcds`/`pcd`/`pcd7`/`pcd8`

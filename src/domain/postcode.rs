@@ -50,9 +50,13 @@ impl Postcode {
             .filter(|c| !c.is_whitespace())
             .map(|c| c.to_ascii_uppercase())
             .collect();
+        // Every outward code has a digit second or third (A9, AA9, A9A...), or a letter O
+        // or I typed for one: most words are turned away here, before any allocation.
+        let digit_like = |c: &char| c.is_ascii_digit() || matches!(c, 'O' | 'I');
         if compact.len() < 2
             || compact.len() > 7
             || compact.iter().any(|c| !c.is_ascii_alphanumeric())
+            || !compact[1..compact.len().min(3)].iter().any(digit_like)
         {
             return Vec::new();
         }

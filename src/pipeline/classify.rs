@@ -27,14 +27,20 @@ pub struct Classification {
     pub reasons: Vec<String>,
 }
 
-pub fn classify(email: &Email, split: &Split, context: &Context, rules: &Rules) -> Classification {
-    let own = Text::new(&own_words(split));
+/// `own`: the writer's own words (`split.own_text()`), normalised once for every stage.
+pub fn classify(
+    email: &Email,
+    split: &Split,
+    own: &Text,
+    context: &Context,
+    rules: &Rules,
+) -> Classification {
     let subject = Text::new(&email.subject);
     let signature = Text::new(&split.signature_text());
     let k = &rules.kinds;
     let mut automatic = automatic_headers(email, rules);
     let mut reasons = Vec::new();
-    let writer = writer(email, &own, &signature, context, rules);
+    let writer = writer(email, own, &signature, context, rules);
 
     let done = |kind: Kind,
                 writer: Writer,
@@ -70,13 +76,21 @@ pub fn classify(email: &Email, split: &Split, context: &Context, rules: &Rules) 
             why,
         );
     }
-    let body_start = Text::new(&first_chars(&email.body, 1500));
     let bounce_subject = k.bounce_subject.find_text(subject.norm());
-    let bounce_body = k.bounce_body.find_text(body_start.norm());
     let system_sender = automatic
         .iter()
         .any(|a| matches!(a, Automatic::SystemSender(_)));
     let null_sender = automatic.contains(&Automatic::NullReturnPath);
+    // Bounce wording in the body counts only beside a bounce subject or a system sender:
+    // the body's opening is read only then.
+    let bounce_body = if !dsn && (bounce_subject.is_some() || system_sender || null_sender) {
+        let body_start = Text::new(&first_chars(&email.body, 1500));
+        k.bounce_body
+            .find_text(body_start.norm())
+            .map(str::to_string)
+    } else {
+        None
+    };
     if dsn
         || (bounce_subject.is_some() && (bounce_body.is_some() || system_sender || null_sender))
         || (bounce_body.is_some() && (system_sender || null_sender))
@@ -89,7 +103,10 @@ pub fn classify(email: &Email, split: &Split, context: &Context, rules: &Rules) 
         } else {
             format!(
                 "bounce wording \"{}\"",
-                bounce_subject.or(bounce_body).unwrap_or_default()
+                bounce_subject
+                    .map(str::to_string)
+                    .or(bounce_body)
+                    .unwrap_or_default()
             )
         };
         return done(Kind::Bounce, Writer::Organisation, automatic, reasons, why);
@@ -165,7 +182,7 @@ pub fn classify(email: &Email, split: &Split, context: &Context, rules: &Rules) 
         }
     ));
 
-    let (kind, why) = human_kind(email, split, &own, &subject, writer, context, rules);
+    let (kind, why) = human_kind(email, split, own, &subject, writer, context, rules);
     done(kind, writer, automatic, reasons, why)
 }
 
@@ -372,11 +389,6 @@ fn forwards_a_persons_email(email: &Email, split: &Split, rules: &Rules) -> bool
     forwarded_subject && (quoted_person || attached_person)
 }
 
-/// The writer's own words, including answers typed between quoted lines.
-fn own_words(split: &Split) -> String {
-    split.own_text()
-}
-
 fn first_chars(text: &str, limit: usize) -> String {
     text.chars().take(limit).collect()
 }
@@ -497,7 +509,8 @@ mod tests {
         let email = parse::parse(raw.as_bytes()).unwrap();
         let split = quote::split(&email.body);
         let context = context::read(&email, &split, rules(), &CaseRefFinder::new("RM"));
-        classify(&email, &split, &context, rules())
+        let own = Text::new(&split.own_text());
+        classify(&email, &split, &own, &context, rules())
     }
 
     #[test]

@@ -140,14 +140,13 @@ fn assess_in_context(
         context.prompt = Some(awaited);
         context.prompt_evidence = Some(format!("the case awaits an answer to our {awaited}"));
     }
-    let classification = classify::classify(&email, &split, &context, rules);
+    // The writer's own words, read by several stages: normalised once.
+    let own = text::Text::new(&split.own_text());
+    let classification = classify::classify(&email, &split, &own, &context, rules);
     let sources = extract::sources(&email, &split, &context, &classification, rules);
     let facts = extract::extract(&email, &sources, &classification, rules);
     let decision = triage::decide(classification.kind, &facts, rules);
-    let do_not_contact = rules
-        .kinds
-        .do_not_contact
-        .is_match(text::Text::new(&split.own_text()).norm());
+    let do_not_contact = rules.kinds.do_not_contact.is_match(own.norm());
     Assessment {
         email,
         split,

@@ -26,6 +26,12 @@ impl Text {
                 norm.push(out);
                 to_original.extend(std::iter::repeat_n(offset as u32, norm.len() - start));
             };
+            // Most text is plain ASCII letters and digits: no table lookups for them.
+            if c.is_ascii_alphanumeric() {
+                emit(c.to_ascii_lowercase(), &mut norm, &mut to_original);
+                last_was_space = false;
+                continue;
+            }
             match fold(c, true) {
                 Folded::Drop => {}
                 Folded::Newline => {
@@ -42,6 +48,10 @@ impl Text {
                         emit(' ', &mut norm, &mut to_original);
                         last_was_space = true;
                     }
+                }
+                Folded::One(out) => {
+                    emit(out, &mut norm, &mut to_original);
+                    last_was_space = false;
                 }
                 Folded::Chars(chars) => {
                     for out in chars {
@@ -107,6 +117,8 @@ enum Folded {
     Drop,
     Space,
     Newline,
+    /// One character (nearly always): no allocation.
+    One(char),
     Chars(Vec<char>),
 }
 
@@ -116,13 +128,11 @@ fn fold(c: char, lowercase: bool) -> Folded {
         '\r' | '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{ad}' => Folded::Drop,
         c if c.is_whitespace() => Folded::Space,
         '\u{2018}' | '\u{2019}' | '\u{201b}' | '\u{2032}' | '\u{02bc}' | '`' | '\u{b4}' => {
-            Folded::Chars(vec!['\''])
+            Folded::One('\'')
         }
-        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2033}' => Folded::Chars(vec!['"']),
-        '\u{2010}'..='\u{2015}' | '\u{2212}' => Folded::Chars(vec!['-']),
-        c if c.is_ascii() => {
-            Folded::Chars(vec![if lowercase { c.to_ascii_lowercase() } else { c }])
-        }
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2033}' => Folded::One('"'),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => Folded::One('-'),
+        c if c.is_ascii() => Folded::One(if lowercase { c.to_ascii_lowercase() } else { c }),
         c => {
             let base = std::iter::once(c).nfd().filter(|d| !is_latin_diacritic(*d));
             let chars: Vec<char> = if lowercase {
@@ -130,10 +140,10 @@ fn fold(c: char, lowercase: bool) -> Folded {
             } else {
                 base.collect()
             };
-            if chars.is_empty() {
-                Folded::Drop
-            } else {
-                Folded::Chars(chars)
+            match chars.as_slice() {
+                [] => Folded::Drop,
+                [one] => Folded::One(*one),
+                _ => Folded::Chars(chars),
             }
         }
     }
@@ -154,6 +164,7 @@ pub fn fold_pattern(pattern: &str) -> String {
             Folded::Drop => {}
             Folded::Space => out.push(' '),
             Folded::Newline => out.push('\n'),
+            Folded::One(c) => out.push(c),
             Folded::Chars(chars) => out.extend(chars),
         }
     }

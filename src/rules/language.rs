@@ -1,7 +1,7 @@
 //! rules/language.toml: which languages the detector may answer, when to trust it, and
 //! marker words for languages the statistical detector does not know (Yoruba, Swahili).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -25,8 +25,10 @@ pub struct LanguageRules {
     pub min_letters: usize,
     /// The detector only chooses among these: fewer wrong guesses on short text.
     pub allowed: Vec<whatlang::Lang>,
-    /// ISO 639-1 code → common words, folded like message text.
-    pub markers: Vec<(String, Vec<String>)>,
+    /// The languages with marker words (ISO 639-1 codes), and each marker word (folded
+    /// like message text) with the languages it marks, one bit each: one lookup a word.
+    pub marker_languages: Vec<String>,
+    pub markers: HashMap<String, u64>,
 }
 
 impl LanguageRules {
@@ -43,23 +45,24 @@ impl LanguageRules {
         if allowed.is_empty() {
             c.file_error("languages must list at least one language");
         }
-        let markers = spec
-            .markers
-            .into_iter()
-            .map(|(code, words)| {
-                (
-                    code,
-                    words
-                        .iter()
-                        .map(|w| Text::new(w).norm().to_string())
-                        .collect(),
-                )
-            })
-            .collect();
+        if spec.markers.len() > 64 {
+            c.file_error("markers: at most 64 languages");
+        }
+        let mut markers: HashMap<String, u64> = HashMap::new();
+        let mut marker_languages = Vec::new();
+        for (bit, (code, words)) in spec.markers.into_iter().take(64).enumerate() {
+            for word in &words {
+                *markers
+                    .entry(Text::new(word).norm().to_string())
+                    .or_default() |= 1 << bit;
+            }
+            marker_languages.push(code);
+        }
         Self {
             fallback: spec.fallback,
             min_letters: spec.min_letters,
             allowed,
+            marker_languages,
             markers,
         }
     }

@@ -5,6 +5,7 @@
 //! expression. Both match case-insensitively.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
@@ -26,9 +27,10 @@ pub struct LexiconSpec {
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     combined: Option<Regex>,
-    /// Each entry on its own, for questions the combined alternation cannot answer
-    /// (which match ends last?), asked only after the combined regex matched.
-    entries: Vec<Regex>,
+    /// Each entry's pattern, compiled on its own only when a question the combined
+    /// alternation cannot answer (which match ends last?) is first asked: most lexicons
+    /// never are, and a compiled regex per entry would cost tens of megabytes.
+    entries: Vec<(String, OnceLock<Regex>)>,
     sources: Vec<String>,
 }
 
@@ -54,14 +56,21 @@ impl Lexicon {
                 errors.push(file.error(spanned.span(), "empty phrase or pattern"));
                 continue;
             }
-            match build(&pattern) {
-                Ok(regex) if regex.is_match("") => errors.push(file.error(
+            // Each entry is parsed on its own, for an error on its own line; only the
+            // alternation of all of them is compiled.
+            match regex_syntax::ParserBuilder::new()
+                .multi_line(true)
+                .build()
+                .parse(&prepare(&pattern))
+            {
+                // A pattern that can match nothing at all would match everywhere.
+                Ok(hir) if hir.properties().minimum_len() == Some(0) => errors.push(file.error(
                     spanned.span(),
                     format!("`{}` matches empty text", spanned.get_ref()),
                 )),
-                Ok(regex) => {
-                    compiled.push(regex);
+                Ok(_) => {
                     alternatives.push(format!("(?:{pattern})"));
+                    compiled.push((pattern, OnceLock::new()));
                     sources.push(spanned.get_ref().clone());
                 }
                 Err(e) => errors.push(file.error(
@@ -129,6 +138,9 @@ impl Lexicon {
         }
         self.entries
             .iter()
+            .map(|(pattern, regex)| {
+                regex.get_or_init(|| build(pattern).expect("checked when the rules were loaded"))
+            })
             .filter_map(|regex| regex.find_iter(norm).last())
             .max_by_key(|m| (m.end(), m.len()))
             .map(|m| Hit { range: m.range() })
@@ -140,13 +152,46 @@ impl Lexicon {
     }
 }
 
+/// Normalised text is lower case, so patterns are matched case-sensitively once their
+/// literals are lowered: a case-insensitive regex over hundreds of phrases loses the
+/// literal prefilters and is several times slower.
 fn build(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(&ascii_word_boundaries(pattern))
-        .case_insensitive(true)
+    RegexBuilder::new(&prepare(pattern))
         .multi_line(true)
         .size_limit(64 << 20)
-        .dfa_size_limit(64 << 20)
+        .dfa_size_limit(4 << 20)
         .build()
+}
+
+/// A pattern as it is compiled: literals lowered, Latin word boundaries made ASCII.
+fn prepare(pattern: &str) -> String {
+    ascii_word_boundaries(&lowercase_literals(pattern))
+}
+
+/// Lowers a pattern's letters but for escapes (`\S`, `\W`, `\p{Lu}`, `\x{41}`), whose
+/// case is their meaning.
+fn lowercase_literals(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.extend(c.to_lowercase());
+            continue;
+        }
+        out.push(c);
+        let Some(escaped) = chars.next() else { break };
+        out.push(escaped);
+        // A braced escape (`\p{Greek}`, `\x{1F600}`) is copied whole.
+        if matches!(escaped, 'p' | 'P' | 'x' | 'u' | 'U') && chars.peek() == Some(&'{') {
+            for inner in chars.by_ref() {
+                out.push(inner);
+                if inner == '}' {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Rewrites `\b` between Latin letters as an ASCII word boundary. Normalised text is
@@ -268,11 +313,19 @@ mod tests {
     }
 
     #[test]
-    fn patterns_are_case_insensitive_regexes() {
-        let lex = lexicon(&[], &[r"\bno\s+car\b", "MỌ́TÒ"]).unwrap();
+    fn patterns_match_normalised_text_whatever_case_they_are_written_in() {
+        let lex = lexicon(&[], &[r"\bNo\s+CAR\b", "MỌ́TÒ", r"\p{Lu}x"]).unwrap();
         assert!(lex.is_match("no car"));
         assert!(lex.is_match("moto"));
         assert!(!lex.is_match("piano carpet"));
+        assert!(
+            !lex.is_match("ax"),
+            "escapes keep their case: upper-case letters stay upper case"
+        );
+        assert_eq!(
+            lowercase_literals(r"\Sab\W[A-Z]\p{Lu}\x{4A}"),
+            r"\Sab\W[a-z]\p{Lu}\x{4A}"
+        );
     }
 
     #[test]

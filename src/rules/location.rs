@@ -58,6 +58,8 @@ pub struct LocationRules {
     pub common_word_places: Vec<String>,
     /// Nicknames of counties and councils ("staffs" → Staffordshire), by place key.
     pub county_aliases: BTreeMap<String, String>,
+    /// First word of an alias → the most words an alias starting with it has.
+    pub alias_first_words: BTreeMap<String, usize>,
     alias_spans: BTreeMap<String, (std::ops::Range<usize>, std::path::PathBuf, usize)>,
 }
 
@@ -65,7 +67,7 @@ impl LocationRules {
     pub fn compile(spec: LocationSpec, c: &mut Compiler) -> Self {
         let cues = spec.cues.values();
         let mut alias_spans = BTreeMap::new();
-        let county_aliases = spec
+        let county_aliases: BTreeMap<String, String> = spec
             .county_aliases
             .iter()
             .map(|(alias, target)| {
@@ -94,6 +96,15 @@ impl LocationRules {
                 .iter()
                 .map(|p| place_key(p))
                 .collect(),
+            alias_first_words: county_aliases
+                .keys()
+                .fold(BTreeMap::new(), |mut firsts, key| {
+                    let words = key.split(' ').count();
+                    let first = key.split(' ').next().unwrap_or_default().to_string();
+                    let longest: &mut usize = firsts.entry(first).or_default();
+                    *longest = (*longest).max(words);
+                    firsts
+                }),
             county_aliases,
             alias_spans,
         }

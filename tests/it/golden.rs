@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::harness::{fixtures, rules, scratch};
 
-const FIELDS: [(&str, f64); 8] = [
+const FIELDS: [(&str, f64); 9] = [
     ("kind", 0.95),
     ("consent", 0.97),
     ("region", 0.97),
@@ -19,6 +19,7 @@ const FIELDS: [(&str, f64); 8] = [
     ("phone", 0.97),
     ("driving_licence", 0.93),
     ("car_access", 0.93),
+    ("language", 0.95),
 ];
 
 #[test]

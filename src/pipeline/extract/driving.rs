@@ -186,6 +186,11 @@ pub fn car(sources: &[Source], rules: &DrivingRules) -> Option<Found<bool>> {
                 ));
             }
         }
+        // Most texts never mention a car: one look at the whole text spares a search a sentence.
+        let whole = text.norm();
+        if !rules.car_word.is_match(whole) && !rules.no_car_statement.is_match(whole) {
+            continue;
+        }
         for sentence in text.sentences() {
             let norm = &text.norm()[sentence.clone()];
             if let Some(found) = rules.no_car_statement.find(norm) {

@@ -102,8 +102,10 @@ pub fn detect(own_words: &str, rules: &LanguageRules) -> String {
     if let Some(code) = by_markers(own_words, rules) {
         return code;
     }
+    // A few hundred characters tell a language as well as a whole email does.
+    let sample = &own_words[..crate::pipeline::text::floor_boundary(own_words, 600)];
     let detector = Detector::with_allowlist(rules.allowed.clone());
-    match detector.detect(own_words) {
+    match detector.detect(sample) {
         // Non-Latin scripts are decided by the script itself and are reliable even when short.
         Some(info) if info.is_reliable() || info.script() != whatlang::Script::Latin => {
             iso1(info.lang()).to_string()
@@ -116,26 +118,33 @@ pub fn detect(own_words: &str, rules: &LanguageRules) -> String {
 /// At least a fifth of the words, and three different ones, from one marker list.
 fn by_markers(own_words: &str, rules: &LanguageRules) -> Option<String> {
     let text = Text::new(own_words);
-    let words: Vec<&str> = tokens(text.norm()).into_iter().map(|t| t.word).collect();
+    let words = tokens(text.norm());
     if words.is_empty() {
         return None;
     }
-    rules
-        .markers
-        .iter()
-        .filter_map(|(code, markers)| {
-            let hits: Vec<&&str> = words
-                .iter()
-                .filter(|w| markers.iter().any(|m| m == **w))
-                .collect();
-            let mut distinct: Vec<&&str> = hits.clone();
-            distinct.sort();
-            distinct.dedup();
-            let ratio = hits.len() as f32 / words.len() as f32;
-            (ratio >= 0.2 && distinct.len() >= 3).then_some((ratio, code))
+    let languages = rules.marker_languages.len();
+    let mut hits = vec![0usize; languages];
+    let mut distinct: Vec<Vec<&str>> = vec![Vec::new(); languages];
+    for word in &words {
+        let Some(&marks) = rules.markers.get(word.word) else {
+            continue;
+        };
+        for (language, count) in hits.iter_mut().enumerate() {
+            if marks & (1 << language) != 0 {
+                *count += 1;
+                if distinct[language].len() < 3 && !distinct[language].contains(&word.word) {
+                    distinct[language].push(word.word);
+                }
+            }
+        }
+    }
+    (0..languages)
+        .filter_map(|language| {
+            let ratio = hits[language] as f32 / words.len() as f32;
+            (ratio >= 0.2 && distinct[language].len() >= 3).then_some((ratio, language))
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, code)| code.clone())
+        .map(|(_, language)| rules.marker_languages[language].clone())
 }
 
 #[cfg(test)]

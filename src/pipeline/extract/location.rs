@@ -284,7 +284,11 @@ fn mentions(source: usize, text: &Text, name_words: &[String], rules: &Rules) ->
     let norm = text.norm();
     let words = tokens(norm);
     let mut found: Vec<Mention> = Vec::new();
-    let mut used = vec![false; words.len()];
+    // Words inside an email address or a link name no place; decided once a word.
+    let mut used: Vec<bool> = words
+        .iter()
+        .map(|w| in_address_or_link(norm, &w.range))
+        .collect();
     postcodes(source, text, &words, &mut used, &mut found, rules);
     places(
         source, text, &words, &mut used, name_words, &mut found, rules,
@@ -332,11 +336,7 @@ fn postcodes(
     while i < words.len() {
         let word = words[i].word;
         let starts_with_letter = word.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-        if !starts_with_letter
-            || !word.is_ascii()
-            || word.len() > 7
-            || in_address_or_link(norm, &words[i].range)
-        {
+        if !starts_with_letter || !word.is_ascii() || word.len() > 7 || used[i] {
             i += 1;
             continue;
         }
@@ -497,14 +497,22 @@ fn places(
         let gap = &norm[a.range.end..b.range.start];
         matches!(gap, " " | "-" | "'" | " - " | "." | ". ")
     };
+    let aliases = &rules.location.alias_first_words;
+    let mut key = String::new();
     let mut i = 0;
     while i < words.len() {
-        if used[i] || !words[i].word.is_ascii() || in_address_or_link(norm, &words[i].range) {
+        let first = words[i].word;
+        // The longest name that could start here; most words start none.
+        let could = gazetteer
+            .longest_starting_with(first)
+            .max(aliases.get(first).copied().unwrap_or(0))
+            .min(longest);
+        if used[i] || !first.is_ascii() || could == 0 {
             i += 1;
             continue;
         }
         let mut hit = None;
-        for n in (1..=longest.min(words.len() - i)).rev() {
+        for n in (1..=could.min(words.len() - i)).rev() {
             let span = &words[i..i + n];
             if span
                 .iter()
@@ -514,12 +522,18 @@ fn places(
             {
                 continue;
             }
-            let key: String = span.iter().map(|w| w.word).collect::<Vec<_>>().join(" ");
+            key.clear();
+            for (j, w) in span.iter().enumerate() {
+                if j > 0 {
+                    key.push(' ');
+                }
+                key.push_str(w.word);
+            }
             if key.len() < 3 {
                 continue;
             }
             if let Some(entries) = place_entries(&key, rules) {
-                hit = Some((n, key, entries));
+                hit = Some((n, key.clone(), entries));
                 break;
             }
         }

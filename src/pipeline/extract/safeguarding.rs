@@ -15,11 +15,18 @@ const MAX_PHRASE_CHARS: usize = 160;
 pub fn scan(sources: &[Source], rules: &SafeguardingRules) -> Safeguarding {
     let mut found: Vec<SafeguardingIndicator> = Vec::new();
     for source in sources.iter().filter(|s| s.role != SourceRole::Signature) {
+        // Which concepts appear anywhere in the text, found once: a group whose concepts
+        // are not all there cannot come together in a sentence.
+        let present: Vec<bool> = rules
+            .concepts
+            .iter()
+            .map(|(_, lexicon)| lexicon.is_match(source.text.norm()))
+            .collect();
         for indicator in &rules.indicators {
             if found.iter().any(|f| f.indicator == indicator.id) {
                 continue;
             }
-            if let Some(span) = raised(&source.text, indicator, rules) {
+            if let Some(span) = raised(&source.text, indicator, &present, rules) {
                 let phrase: String = source
                     .text
                     .original_span(span)
@@ -37,7 +44,12 @@ pub fn scan(sources: &[Source], rules: &SafeguardingRules) -> Safeguarding {
 }
 
 /// The first span of `text` that raises the indicator, judged within its sentence.
-fn raised(text: &Text, indicator: &Indicator, rules: &SafeguardingRules) -> Option<Range<usize>> {
+fn raised(
+    text: &Text,
+    indicator: &Indicator,
+    present: &[bool],
+    rules: &SafeguardingRules,
+) -> Option<Range<usize>> {
     let norm = text.norm();
     // One pass over the whole text for the phrases and patterns.
     for hit in indicator.raises.find_iter(norm) {
@@ -57,12 +69,17 @@ fn raised(text: &Text, indicator: &Indicator, rules: &SafeguardingRules) -> Opti
             return Some(span);
         }
     }
-    if indicator.together.is_empty() {
+    let groups: Vec<&Vec<usize>> = indicator
+        .together
+        .iter()
+        .filter(|group| group.iter().all(|&concept| present[concept]))
+        .collect();
+    if groups.is_empty() {
         return None;
     }
     for sentence in text.sentences() {
         let sentence_text = &norm[sentence.clone()];
-        for group in &indicator.together {
+        for group in &groups {
             if let Some(span) = together(sentence_text, group, rules)
                 && !indicator.unless.is_match(sentence_text)
             {
