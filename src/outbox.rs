@@ -158,7 +158,32 @@ pub async fn drain(app: &App, transport: &Transport) -> anyhow::Result<usize> {
     }
 }
 
-/// The worker loop: deliver while there is mail, else wait for a new row's notification
+impl Transport {
+    /// How many emails may be in flight at once: one per SMTP connection of the pool.
+    fn parallel(&self) -> usize {
+        match self {
+            Transport::Folder(_) => 1,
+            Transport::Smtp(sender) => sender.connections(),
+        }
+    }
+}
+
+/// Delivers until the queue has nothing due (or an error, or shutdown).
+async fn deliver_due(app: &App, transport: &Transport, shutdown: &CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match deliver_next(app, transport, Utc::now()).await {
+            Ok(Delivered::Empty) => return,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "outbox worker");
+                return;
+            }
+        }
+    }
+}
+
+/// The worker loop: deliver while there is mail, as many at once as the transport has
+/// connections (each delivery claims its own row), else wait for a new row's notification
 /// (or `idle`, for retries that come due); stops between deliveries when `shutdown` is
 /// cancelled.
 pub async fn run(app: App, transport: Transport, idle: Duration, shutdown: CancellationToken) {
@@ -167,17 +192,9 @@ pub async fn run(app: App, transport: Transport, idle: Duration, shutdown: Cance
         if listener.is_none() {
             listener = listen(&app).await;
         }
-        let wait = match deliver_next(&app, &transport, Utc::now()).await {
-            Ok(Delivered::Empty) => idle,
-            Ok(_) => Duration::ZERO,
-            Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "outbox worker");
-                idle
-            }
-        };
-        if wait.is_zero() {
-            continue;
-        }
+        let workers = (0..transport.parallel()).map(|_| deliver_due(&app, &transport, &shutdown));
+        futures::future::join_all(workers).await;
+        let wait = idle;
         let notified = async {
             match listener.as_mut() {
                 Some(listener) => listener.recv().await.map(|_| ()),

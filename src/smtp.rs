@@ -1,16 +1,26 @@
 //! SMTP (RFC 5321) edge: hands an outbox row's exact bytes to the submission server
-//! (lettre, rustls, pooled connections) and says whether a failure is worth retrying.
+//! (lettre's protocol client over our own pooled connections, rustls) and says whether a
+//! failure is worth retrying. Our sockets have `TCP_NODELAY`: lettre 0.11 writes the body
+//! and its final `.` apart, and Nagle's algorithm with the server's delayed ACK would hold
+//! every email for 40 ms (lettre#1159).
 
-use std::sync::Arc;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::config::{AuthMethod, ImapConfig, Security, SmtpConfig};
@@ -26,19 +36,24 @@ pub enum SendError {
     Permanent(String),
 }
 
-/// OAuth access tokens live about an hour; the transport is rebuilt with a fresh one
-/// well before that.
+/// OAuth access tokens live about an hour; a connection logged in with one is not used
+/// again after this.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(40 * 60);
 
-type Transport = AsyncSmtpTransport<Tokio1Executor>;
+/// A logged-in connection and when it was opened.
+struct Pooled {
+    connection: AsyncSmtpConnection,
+    opened: Instant,
+}
 
-/// A pooled SMTP client for one mailbox.
+/// Sends outbox rows over a small pool of connections to one submission server, and files
+/// a copy of each sent email in the IMAP Sent folder when configured.
 pub struct SmtpSender {
     config: SmtpConfig,
-    /// The mailbox's own address: the envelope sender, so bounces come back to the inbox.
     envelope_from: Address,
-    transport: Mutex<Option<(Arc<Transport>, Instant)>>,
-    /// Where a copy of each sent email is filed (IMAP APPEND), when configured.
+    hello: ClientId,
+    tls: Option<TlsParameters>,
+    idle: Mutex<Vec<Pooled>>,
     sent_copy: Option<ImapConfig>,
     sent_session: Mutex<Option<crate::imap::Connection>>,
 }
@@ -52,19 +67,28 @@ impl SmtpSender {
         let envelope_from = envelope_from
             .parse()
             .with_context(|| format!("the mailbox address {envelope_from:?}"))?;
-        // Fail at start-up, not at the first send, on a bad CA file.
-        tls_parameters(&config)?;
+        let tls = match config.security {
+            Security::Plain => None,
+            Security::Tls | Security::Starttls => Some(tls_parameters(&config)?),
+        };
         Ok(SmtpSender {
             config,
             envelope_from,
-            transport: Mutex::new(None),
+            hello: ClientId::default(),
+            tls,
+            idle: Mutex::new(Vec::new()),
             sent_copy,
             sent_session: Mutex::new(None),
         })
     }
 
-    /// Files a copy of a sent email in the Sent folder, if one is configured. Best effort:
-    /// the email has gone either way, so a failure is only logged.
+    /// How many connections the pool keeps (and so how many emails go at once).
+    pub fn connections(&self) -> usize {
+        self.config.pool_size.max(1) as usize
+    }
+
+    /// Files a copy in the Sent folder (IMAP APPEND), when one is configured. A failure is
+    /// logged, never retried: the email itself is sent.
     pub async fn file_copy(&self, outbox_id: i64, raw: &[u8]) {
         let Some(imap) = &self.sent_copy else {
             return;
@@ -86,7 +110,6 @@ impl SmtpSender {
             let connection = session.as_mut().expect("opened above");
             match connection.append(folder, raw).await {
                 Ok(()) => return,
-                // A session that went stale is reopened once.
                 Err(error) => {
                     *session = None;
                     if attempt == 1 {
@@ -97,7 +120,8 @@ impl SmtpSender {
         }
     }
 
-    /// Sends `raw` as it is to `recipients`, within the configured time.
+    /// Sends the exact bytes to the recipients. A pooled connection that has gone stale is
+    /// replaced once; anything else comes back as a temporary or permanent failure.
     pub async fn send(&self, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
         let to = recipients
             .iter()
@@ -106,38 +130,200 @@ impl SmtpSender {
             .map_err(|e| SendError::Permanent(format!("a recipient address is invalid: {e}")))?;
         let envelope = Envelope::new(Some(self.envelope_from.clone()), to)
             .map_err(|e| SendError::Permanent(format!("no usable recipient: {e}")))?;
-        let transport = self.transport().await?;
         let deadline = Duration::from_secs(self.config.timeout_seconds.max(1));
-        let result = match tokio::time::timeout(deadline, transport.send_raw(&envelope, raw)).await
-        {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(error)) => classify(&error),
-            Err(_) => SendError::Temporary(format!(
-                "the SMTP server did not finish within {deadline:?}"
-            )),
-        };
-        // The next attempt starts afresh: new connections and, for XOAUTH2, a new token
-        // (the old one may have been revoked or renewed early).
-        *self.transport.lock().await = None;
-        Err(result)
-    }
-
-    /// The pooled transport, rebuilt when an OAuth token is due for renewal.
-    async fn transport(&self) -> Result<Arc<Transport>, SendError> {
-        let mut current = self.transport.lock().await;
-        if let Some((transport, built)) = current.as_ref() {
-            let stale = self.config.auth == AuthMethod::Xoauth2 && built.elapsed() > TOKEN_LIFETIME;
-            if !stale {
-                return Ok(Arc::clone(transport));
+        for attempt in 0..2 {
+            let (mut pooled, reused) = match self.take_idle().await {
+                Some(pooled) => (pooled, true),
+                None => (self.open().await?, false),
+            };
+            let result =
+                tokio::time::timeout(deadline, pooled.connection.send(&envelope, raw)).await;
+            match result {
+                Ok(Ok(_)) => {
+                    self.give_back(pooled).await;
+                    return Ok(());
+                }
+                // A connection the server closed while it waited in the pool: once more.
+                Ok(Err(error)) if reused && attempt == 0 && !error.is_permanent() => continue,
+                Ok(Err(error)) => return Err(classify(&error)),
+                Err(_) => {
+                    return Err(SendError::Temporary(format!(
+                        "the SMTP server did not finish within {deadline:?}"
+                    )));
+                }
             }
         }
-        let transport = Arc::new(
-            build(&self.config)
+        Err(SendError::Temporary(
+            "the SMTP connection failed twice".into(),
+        ))
+    }
+
+    async fn take_idle(&self) -> Option<Pooled> {
+        let mut idle = self.idle.lock().await;
+        while let Some(pooled) = idle.pop() {
+            let stale =
+                self.config.auth == AuthMethod::Xoauth2 && pooled.opened.elapsed() > TOKEN_LIFETIME;
+            if !stale && !pooled.connection.has_broken() {
+                return Some(pooled);
+            }
+        }
+        None
+    }
+
+    async fn give_back(&self, pooled: Pooled) {
+        let mut idle = self.idle.lock().await;
+        if idle.len() < self.config.pool_size.max(1) as usize && !pooled.connection.has_broken() {
+            idle.push(pooled);
+        }
+    }
+
+    /// Connects (TLS first, or STARTTLS), greets and logs in, within the deadline.
+    async fn open(&self) -> Result<Pooled, SendError> {
+        let deadline = Duration::from_secs(self.config.timeout_seconds.max(1));
+        let opened = tokio::time::timeout(deadline, self.connect())
+            .await
+            .map_err(|_| {
+                SendError::Temporary(format!(
+                    "no SMTP session with {}:{} within {deadline:?}",
+                    self.config.host, self.config.port
+                ))
+            })?;
+        Ok(Pooled {
+            connection: opened?,
+            opened: Instant::now(),
+        })
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let temporary = |e: &dyn fmt::Display| SendError::Temporary(format!("{e}"));
+        let tcp = TcpStream::connect((self.config.host.as_str(), self.config.port))
+            .await
+            .map_err(|e| {
+                SendError::Temporary(format!(
+                    "cannot reach the SMTP server {}:{}: {e}",
+                    self.config.host, self.config.port
+                ))
+            })?;
+        tcp.set_nodelay(true).map_err(|e| temporary(&e))?;
+        let stream: Box<dyn AsyncTokioStream> = match self.config.security {
+            Security::Tls => {
+                let connector = tokio_rustls::TlsConnector::from(
+                    crate::tls::client_config(self.config.ca_file.as_deref())
+                        .map_err(|e| temporary(&e))?,
+                );
+                let name = rustls_pki_types::ServerName::try_from(self.config.host.clone())
+                    .map_err(|e| temporary(&e))?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| temporary(&format!("the TLS handshake failed: {e}")))?;
+                Box::new(Wire::Tls(Box::new(tls)))
+            }
+            Security::Starttls | Security::Plain => Box::new(Wire::Plain(tcp)),
+        };
+        let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(|e| classify(&e))?;
+        if self.config.security == Security::Starttls {
+            let tls = self.tls.clone().expect("built for STARTTLS");
+            connection
+                .starttls(tls, &self.hello)
                 .await
-                .map_err(|e| SendError::Temporary(format!("{e:#}")))?,
-        );
-        *current = Some((Arc::clone(&transport), Instant::now()));
-        Ok(transport)
+                .map_err(|e| classify(&e))?;
+        }
+        if !self.config.username.is_empty() {
+            let (mechanisms, secret) = match self.config.auth {
+                AuthMethod::Password => (
+                    vec![Mechanism::Plain, Mechanism::Login],
+                    self.config
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose_secret().to_string())
+                        .unwrap_or_default(),
+                ),
+                AuthMethod::Xoauth2 => {
+                    // A fresh token for every new connection.
+                    let token = crate::oauth::access_token(
+                        self.config.oauth_command.as_deref(),
+                        self.config.oauth_file.as_deref(),
+                    )
+                    .await
+                    .map_err(|e| temporary(&format!("{e:#}")))?;
+                    (vec![Mechanism::Xoauth2], token.expose_secret().to_string())
+                }
+            };
+            let credentials = Credentials::new(self.config.username.clone(), secret);
+            connection
+                .auth(&mechanisms, &credentials)
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        Ok(connection)
+    }
+}
+
+/// Our socket under lettre's protocol client: plain TCP (also before STARTTLS, which
+/// lettre upgrades itself) or TLS from the first byte.
+enum Wire {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl fmt::Debug for Wire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Wire::Plain(_) => "Wire::Plain",
+            Wire::Tls(_) => "Wire::Tls",
+        })
+    }
+}
+
+impl AsyncTokioStream for Wire {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Wire::Plain(tcp) => tcp.peer_addr(),
+            Wire::Tls(tls) => tls.get_ref().0.peer_addr(),
+        }
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_flush(cx),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -161,45 +347,4 @@ fn tls_parameters(config: &SmtpConfig) -> anyhow::Result<TlsParameters> {
         );
     }
     builder.build_rustls().context("the SMTP TLS settings")
-}
-
-async fn build(config: &SmtpConfig) -> anyhow::Result<Transport> {
-    let tls = match config.security {
-        Security::Tls => Tls::Wrapper(tls_parameters(config)?),
-        Security::Starttls => Tls::Required(tls_parameters(config)?),
-        Security::Plain => Tls::None,
-    };
-    let mut builder = Transport::builder_dangerous(config.host.as_str())
-        .port(config.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(config.timeout_seconds.max(1))))
-        .pool_config(PoolConfig::new().max_size(config.pool_size.max(1)));
-    if !config.username.is_empty() {
-        builder = match config.auth {
-            AuthMethod::Password => {
-                let password = config
-                    .password
-                    .as_ref()
-                    .map(|p| p.expose_secret().to_string())
-                    .unwrap_or_default();
-                builder
-                    .credentials(Credentials::new(config.username.clone(), password))
-                    .authentication(vec![Mechanism::Plain, Mechanism::Login])
-            }
-            AuthMethod::Xoauth2 => {
-                let token = crate::oauth::access_token(
-                    config.oauth_command.as_deref(),
-                    config.oauth_file.as_deref(),
-                )
-                .await?;
-                builder
-                    .credentials(Credentials::new(
-                        config.username.clone(),
-                        token.expose_secret().to_string(),
-                    ))
-                    .authentication(vec![Mechanism::Xoauth2])
-            }
-        };
-    }
-    Ok(builder.build())
 }
