@@ -18,7 +18,7 @@ use crate::outgoing::{self, CaseView, Thread};
 use crate::pipeline::{self, Assessment, Quarantine};
 use crate::replies::Reply;
 use crate::rules::prompts::PromptKind;
-use crate::store::events::Actor;
+use crate::store::events::{Actor, Journal};
 use crate::store::messages::{self, Inbound, Position, Processed};
 use crate::store::{cases, events, exceptions, outbox};
 
@@ -301,21 +301,20 @@ pub(crate) async fn apply(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<(i64, CaseRef)>> {
     let message = inbound.map(|m| m.id);
+    let mut journal = Journal::default();
     let case = match plan.case {
         CaseTarget::None => None,
         CaseTarget::New => {
             let state = plan.state.unwrap_or(CaseState::AwaitingConsent);
             let (id, reference) =
                 cases::create(conn, &app.mailbox.id, &app.case_prefix, state).await?;
-            events::insert(
-                conn,
+            journal.note(
                 Some(id),
                 message,
                 actor,
                 "case_opened",
-                &json!({ "state": state.as_str() }),
-            )
-            .await?;
+                json!({ "state": state.as_str() }),
+            );
             Some((id, reference))
         }
         CaseTarget::Existing(id) => {
@@ -332,20 +331,16 @@ pub(crate) async fn apply(
         for address in &plan.addresses {
             cases::add_address(conn, id, address).await?;
         }
-        for fact in &plan.facts {
-            cases::record_fact(conn, id, message, fact, actor).await?;
-        }
+        cases::record_facts(conn, id, message, &plan.facts, actor).await?;
         if let Some(consent) = &plan.consent {
             cases::record_consent(conn, id, message, consent, actor).await?;
-            events::insert(
-                conn,
+            journal.note(
                 Some(id),
                 message,
                 actor,
                 "consent_recorded",
-                &json!({ "status": consent.status.as_str() }),
-            )
-            .await?;
+                json!({ "status": consent.status.as_str() }),
+            );
         }
         let mut asked: BTreeMap<_, u32> = match snapshot {
             Some(s) if !plan.reset_asked => s.asked.clone(),
@@ -358,15 +353,13 @@ pub(crate) async fn apply(
         cases::update(conn, id, plan.state, &plan.updates, &asked).await?;
         if let Some(after) = plan.state.filter(|s| Some(*s) != before) {
             let from = before.map(CaseState::as_str);
-            events::insert(
-                conn,
+            journal.note(
                 Some(id),
                 message,
                 actor,
                 "state_changed",
-                &json!({ "from": from, "to": after.as_str() }),
-            )
-            .await?;
+                json!({ "from": from, "to": after.as_str() }),
+            );
         }
         if let Some(outcome) = plan.outcome {
             cases::record_referral_outcome(conn, id, outcome.as_str()).await?;
@@ -376,15 +369,13 @@ pub(crate) async fn apply(
             // Waits for a delivery in flight: what it sent counts as sent below.
             let cancelled = outbox::cancel_queued(conn, id).await?;
             if cancelled > 0 {
-                events::insert(
-                    conn,
+                journal.note(
                     Some(id),
                     message,
                     actor,
                     "queued_mail_cancelled",
-                    &json!({ "count": cancelled }),
-                )
-                .await?;
+                    json!({ "count": cancelled }),
+                );
             }
         }
         if plan.notify_disclosed {
@@ -404,6 +395,7 @@ pub(crate) async fn apply(
             snapshot,
             (id, reference, notified),
             inbound,
+            &mut journal,
             now,
         )
         .await?;
@@ -416,7 +408,7 @@ pub(crate) async fn apply(
         });
         cases::touch(conn, id, from_worker, worker_mail, plan.reminded).await?;
     } else {
-        queue_caseless_mail(conn, app, &plan, inbound, now).await?;
+        queue_caseless_mail(conn, app, &plan, inbound, &mut journal, now).await?;
     }
 
     for exception in &plan.exceptions {
@@ -425,21 +417,21 @@ pub(crate) async fn apply(
     }
     for event in &plan.events {
         let event_case = if plan.link_message { case_id } else { None };
-        events::insert(
-            conn,
+        journal.note(
             event_case,
             message,
             actor,
             event.action,
-            &event.detail,
-        )
-        .await?;
+            event.detail.clone(),
+        );
     }
+    journal.write(conn).await?;
     Ok(case)
 }
 
 /// Writes the plan's emails for a case into the outbox. Returns whether anything went to
 /// the worker (for the reminder timer).
+#[allow(clippy::too_many_arguments)]
 async fn queue_mail(
     conn: &mut PgConnection,
     app: &App,
@@ -447,6 +439,7 @@ async fn queue_mail(
     snapshot: Option<&CaseSnapshot>,
     (case_id, reference, notified): (i64, &CaseRef, usize),
     inbound: Option<InboundRef<'_>>,
+    journal: &mut Journal,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let language = plan
@@ -483,6 +476,7 @@ async fn queue_mail(
             &thread,
             Some(case_id),
             inbound,
+            journal,
             now,
         )
         .await?
@@ -521,11 +515,12 @@ async fn queue_caseless_mail(
     app: &App,
     plan: &Plan,
     inbound: Option<InboundRef<'_>>,
+    journal: &mut Journal,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let thread = thread_of(inbound);
     for mail in &plan.mail {
-        queue_one(conn, app, mail, None, &thread, None, inbound, now).await?;
+        queue_one(conn, app, mail, None, &thread, None, inbound, journal, now).await?;
     }
     Ok(())
 }
@@ -560,6 +555,7 @@ async fn queue_one(
     thread: &Thread,
     case_id: Option<i64>,
     inbound: Option<InboundRef<'_>>,
+    journal: &mut Journal,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<(i64, Vec<&'static str>)>> {
     let message = inbound.map(|m| m.id);
@@ -574,18 +570,16 @@ async fn queue_one(
         guard
     };
     if guard == Guard::Suppress {
-        events::insert(
-            conn,
+        journal.note(
             case_id,
             message,
             &Actor::Bot,
             "reply_suppressed",
-            &json!({
+            json!({
                 "kind": mail.reply.name(),
                 "reason": "the same reply went to this address in the last 24 hours",
             }),
-        )
-        .await?;
+        );
         return Ok(None);
     }
     let outbox_id = outbox::next_id(conn).await?;
@@ -637,16 +631,14 @@ async fn queue_one(
         exceptions::open(conn, case_id, message, &exception).await?;
         return Ok(None);
     }
-    events::insert(
-        conn,
+    journal.note(
         case_id,
         message,
         &Actor::Bot,
         "email_queued",
-        &json!({ "kind": mail.reply.name(), "outbox": outbox_id }),
-    )
-    .await?;
-    events::signposted(conn, case_id, message, &draft, outbox_id).await?;
+        json!({ "kind": mail.reply.name(), "outbox": outbox_id }),
+    );
+    journal.signposted(case_id, message, &draft, outbox_id);
     Ok(Some((outbox_id, draft.disclosed)))
 }
 

@@ -306,30 +306,50 @@ pub async fn add_address(
     Ok(())
 }
 
-/// Records a fact; the field's earlier value, if any, is superseded (kept for the record).
-pub async fn record_fact(
+/// Records facts (two statements however many); each field's earlier value, if any, is
+/// superseded (kept for the record).
+pub async fn record_facts(
     conn: &mut PgConnection,
     id: i64,
     message_id: Option<i64>,
-    fact: &NewFact,
+    facts: &[NewFact],
     actor: &Actor,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE facts SET superseded_at = now() WHERE case_id = $1 AND field = $2 AND superseded_at IS NULL")
-        .bind(id)
-        .bind(fact.field)
-        .execute(&mut *conn)
-        .await?;
+    // A field stated twice in one plan: the later statement is the one that stands.
+    let mut latest: Vec<&NewFact> = Vec::with_capacity(facts.len());
+    for fact in facts.iter().rev() {
+        if !latest.iter().any(|f| f.field == fact.field) {
+            latest.push(fact);
+        }
+    }
+    latest.reverse();
+    let facts = latest;
+    if facts.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<&str> = facts.iter().map(|f| f.field).collect();
     sqlx::query(
-        "INSERT INTO facts (case_id, field, value, message_id, quote, confidence, actor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "UPDATE facts SET superseded_at = now()
+         WHERE case_id = $1 AND field = ANY($2) AND superseded_at IS NULL",
     )
     .bind(id)
-    .bind(fact.field)
-    .bind(&fact.value)
+    .bind(&fields)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO facts (case_id, field, value, message_id, quote, confidence, actor)
+         SELECT $1, f.field, f.value, $2, f.quote, f.confidence, $3
+         FROM unnest($4::text[], $5::text[], $6::text[], $7::real[]) WITH ORDINALITY
+              AS f (field, value, quote, confidence, n)
+         ORDER BY f.n",
+    )
+    .bind(id)
     .bind(message_id)
-    .bind(fact.quote.as_deref())
-    .bind(fact.confidence)
     .bind(actor.as_string())
+    .bind(&fields)
+    .bind(facts.iter().map(|f| f.value.as_str()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|f| f.quote.as_deref()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|f| f.confidence).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

@@ -53,17 +53,70 @@ pub async fn signposted(
     draft: &crate::outgoing::Draft,
     outbox_id: i64,
 ) -> sqlx::Result<()> {
-    if draft.signposted.is_empty() {
-        return Ok(());
+    let mut journal = Journal::default();
+    journal.signposted(case_id, message_id, draft, outbox_id);
+    journal.write(conn).await
+}
+
+/// The events of one transaction, written together at its end in one statement: they
+/// share the transaction's time, and keep the order they were noted in (by id).
+#[derive(Debug, Default)]
+pub struct Journal {
+    cases: Vec<Option<i64>>,
+    messages: Vec<Option<i64>>,
+    actors: Vec<String>,
+    actions: Vec<String>,
+    details: Vec<serde_json::Value>,
+}
+
+impl Journal {
+    pub fn note(
+        &mut self,
+        case_id: Option<i64>,
+        message_id: Option<i64>,
+        actor: &Actor,
+        action: &str,
+        detail: serde_json::Value,
+    ) {
+        self.cases.push(case_id);
+        self.messages.push(message_id);
+        self.actors.push(actor.as_string());
+        self.actions.push(action.to_string());
+        self.details.push(detail);
     }
-    let detail = serde_json::json!({ "links": draft.signposted, "outbox": outbox_id });
-    insert(
-        conn,
-        case_id,
-        message_id,
-        &Actor::Bot,
-        "signposted",
-        &detail,
-    )
-    .await
+
+    /// The signposting links an email carries, when it carries any.
+    pub fn signposted(
+        &mut self,
+        case_id: Option<i64>,
+        message_id: Option<i64>,
+        draft: &crate::outgoing::Draft,
+        outbox_id: i64,
+    ) {
+        if !draft.signposted.is_empty() {
+            let detail = serde_json::json!({ "links": draft.signposted, "outbox": outbox_id });
+            self.note(case_id, message_id, &Actor::Bot, "signposted", detail);
+        }
+    }
+
+    pub async fn write(self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        if self.actions.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO events (case_id, message_id, actor, action, detail)
+             SELECT e.case_id, e.message_id, e.actor, e.action, e.detail
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])
+                  WITH ORDINALITY AS e (case_id, message_id, actor, action, detail, n)
+             ORDER BY e.n",
+        )
+        .bind(self.cases)
+        .bind(self.messages)
+        .bind(self.actors)
+        .bind(self.actions)
+        .bind(self.details)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
