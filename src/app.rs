@@ -107,9 +107,15 @@ impl App {
                 slot.insert(rules);
             }
         }
-        // Each mailbox's outbox worker keeps one connection for LISTEN, and so does the
-        // daemon's reload listener.
-        let size = config.database_pool + mailboxes.len() as u32 + 1;
+        // Each mailbox's outbox worker keeps one connection for LISTEN and one for each
+        // email in flight (its row stays locked until sent), its fetcher one for each
+        // message being stored, and the daemon's reload listener one.
+        let outbox: u32 = mailboxes
+            .iter()
+            .map(|(_, m)| 1 + m.smtp.as_ref().map_or(1, |s| s.pool_size.max(1)))
+            .sum();
+        let ingest = mailboxes.len() as u32 * crate::fetcher::INGEST_PARALLEL as u32;
+        let size = config.database_pool + outbox + ingest + 1;
         let pool = crate::store::connect(config.database_url(), size).await?;
         Ok(mailboxes
             .iter()

@@ -9,6 +9,7 @@
 //!    └── backoff ◄── error          IDLE / poll ◄── mark ◄── advance ◄── ingest (commit)
 //! ```
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -25,6 +26,9 @@ use crate::store::messages::Position;
 
 /// Messages fetched per round trip: bounded memory, steady progress.
 const CHUNK: usize = 50;
+/// Messages of different senders stored and processed at once. One sender's messages
+/// always go one after another, in the order they arrived.
+pub const INGEST_PARALLEL: usize = 4;
 /// Reconnect waits double from 1 s up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// XOAUTH2 sessions are renewed before their token expires.
@@ -198,20 +202,29 @@ pub async fn sync(
             .collect();
         let mut done: Vec<u32> = stored.clone();
         pass.remarked += stored.len();
-        for (uid, raw) in connection.fetch(&new).await? {
-            pass.fetched += 1;
-            metrics::counter!("rm_messages_fetched_total", "mailbox" => mailbox.clone())
-                .increment(1);
-            let position = Position::Imap {
-                uidvalidity: selected.uidvalidity,
-                uid,
-            };
-            // An error here is Postgres itself: stop, leave the message unmarked.
-            let outcome = ingest::ingest(app, &source, position, &raw).await?;
-            count(&mut pass, &outcome, mailbox);
-            done.push(uid);
+        let fetched = connection.fetch(&new).await?;
+        pass.fetched += fetched.len();
+        metrics::counter!("rm_messages_fetched_total", "mailbox" => mailbox.clone())
+            .increment(fetched.len() as u64);
+        let mut failure = None;
+        for (uid, outcome) in ingest_by_sender(app, &source, selected.uidvalidity, fetched).await {
+            match outcome {
+                Ok(outcome) => {
+                    count(&mut pass, &outcome, mailbox);
+                    done.push(uid);
+                }
+                // Postgres itself: the message stays unmarked, read again next pass.
+                Err(error) => failure = Some(error),
+            }
         }
-        if let Some(&last) = done.iter().max() {
+        // The checkpoint only moves past a run of stored messages, never past a gap.
+        let first_gap = new.iter().find(|u| !done.contains(u)).copied();
+        if let Some(last) = done
+            .iter()
+            .copied()
+            .filter(|u| first_gap.is_none_or(|gap| *u < gap))
+            .max()
+        {
             checkpoints::advance(&mut db, mailbox, &imap.folder, last).await?;
         }
         // Only after the commit: a crash before this line re-reads, finds it stored.
@@ -223,9 +236,82 @@ pub async fn sync(
                 &imap.processed_folder,
             )
             .await?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
     }
     checkpoints::record_ok(&mut db, mailbox, &imap.folder).await?;
     Ok(pass)
+}
+
+/// Stores and processes fetched messages, up to [`INGEST_PARALLEL`] senders at once and
+/// each sender's messages in order. Returns each message's outcome.
+async fn ingest_by_sender(
+    app: &App,
+    source: &str,
+    uidvalidity: u32,
+    fetched: Vec<(u32, Vec<u8>)>,
+) -> Vec<(u32, anyhow::Result<Outcome>)> {
+    use futures::StreamExt;
+    // Senders in order of their first message, so the oldest mail starts first.
+    let mut senders: Vec<Vec<(u32, Vec<u8>)>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (uid, raw) in fetched {
+        let slot = *index.entry(sender_key(&raw)).or_insert_with(|| {
+            senders.push(Vec::new());
+            senders.len() - 1
+        });
+        senders[slot].push((uid, raw));
+    }
+    futures::stream::iter(senders)
+        .map(|messages| async move {
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for (uid, raw) in messages {
+                let position = Position::Imap { uidvalidity, uid };
+                let outcome = ingest::ingest(app, source, position, &raw).await;
+                let failed = outcome.is_err();
+                outcomes.push((uid, outcome));
+                if failed {
+                    // The sender's later messages wait, so they are never read first.
+                    break;
+                }
+            }
+            outcomes
+        })
+        .buffer_unordered(INGEST_PARALLEL)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await
+}
+
+/// Who sent a raw message, read from its `From:` header alone (lower case, as written):
+/// enough to keep one sender's messages in order. Unreadable headers share one key.
+fn sender_key(raw: &[u8]) -> String {
+    let head = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .map_or(raw, |end| &raw[..end]);
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line
+            .get(..5)
+            .is_some_and(|name| name.eq_ignore_ascii_case("from:"))
+        {
+            let mut value = line[5..].to_string();
+            // A folded header continues on lines that start with white space.
+            while lines.peek().is_some_and(|l| l.starts_with([' ', '\t'])) {
+                value.push_str(lines.next().unwrap_or_default());
+            }
+            let address = match (value.rfind('<'), value.rfind('>')) {
+                (Some(start), Some(end)) if start < end => &value[start + 1..end],
+                _ => value.as_str(),
+            };
+            return address.trim().to_lowercase();
+        }
+    }
+    String::new()
 }
 
 fn count(pass: &mut Pass, outcome: &Outcome, mailbox: &str) {
@@ -290,5 +376,33 @@ async fn report_failure(app: &App, imap: &ImapConfig, error: &anyhow::Error) {
     );
     if let Err(error) = alerts::raise(app, alerts::UNREACHABLE, title, &detail).await {
         tracing::error!(error = %format!("{error:#}"), "raising the inbox alert");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sender_key;
+
+    #[test]
+    fn a_senders_messages_are_known_by_the_address_in_their_from_header() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                b"From: Priya Nair <Priya@Gmail.example>\r\nSubject: x\r\n\r\nFrom: not me",
+                "priya@gmail.example",
+            ),
+            (
+                b"Subject: x\r\nfrom: joe@example.test\r\n\r\nbody",
+                "joe@example.test",
+            ),
+            (
+                b"From: \"Nair, Priya\"\r\n <priya@gmail.example>\r\n\r\n",
+                "priya@gmail.example",
+            ),
+            (b"Subject: no sender\r\n\r\nFrom: body@example.test", ""),
+            (b"\xff\xfe garbage", ""),
+        ];
+        for (raw, key) in cases {
+            assert_eq!(sender_key(raw), key, "{}", String::from_utf8_lossy(raw));
+        }
     }
 }
