@@ -163,9 +163,49 @@ fn build(pattern: &str) -> Result<Regex, regex::Error> {
         .build()
 }
 
-/// A pattern as it is compiled: literals lowered, Latin word boundaries made ASCII.
+/// A pattern as it is compiled: literals lowered, Latin word boundaries and word
+/// characters made ASCII.
 fn prepare(pattern: &str) -> String {
-    ascii_word_boundaries(&lowercase_literals(pattern))
+    ascii_word_characters(&ascii_word_boundaries(&lowercase_literals(pattern)))
+}
+
+/// Rewrites `\w` as ASCII word characters. Normalised Latin text is ASCII (accents are
+/// folded away), and Unicode `\w` costs every regex using it megabytes of automaton;
+/// patterns for other scripts spell their letters out.
+fn ascii_word_characters(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('w') if in_class => out.push_str("a-zA-Z0-9_"),
+                Some('w') => out.push_str("(?-u:\\w)"),
+                Some(escaped) => {
+                    out.push(c);
+                    out.push(escaped);
+                }
+                None => out.push(c),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal, not the end.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().unwrap_or('^'));
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(chars.next().unwrap_or(']'));
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Lowers a pattern's letters but for escapes (`\S`, `\W`, `\p{Lu}`, `\x{41}`), whose
@@ -326,6 +366,12 @@ mod tests {
             lowercase_literals(r"\Sab\W[A-Z]\p{Lu}\x{4A}"),
             r"\Sab\W[a-z]\p{Lu}\x{4A}"
         );
+        assert_eq!(
+            ascii_word_characters(r"revok\w* [\w.-]+ [^\]\w] \\w"),
+            r"revok(?-u:\w)* [a-zA-Z0-9_.-]+ [^\]a-zA-Z0-9_] \\w"
+        );
+        let lex = lexicon(&[], &[r"\bmoved (\w+ ){0,3}to\b"]).unwrap();
+        assert!(lex.is_match("i moved last year to walsall"));
     }
 
     #[test]
