@@ -42,12 +42,12 @@ fn corpus(dir: &Path) -> Vec<Vec<u8>> {
     files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
-/// Runs `round` over and over for at least `budget` (or exactly `RM_BENCH_ROUNDS` times,
+/// Runs `round` over and over for at least `budget` (or exactly `BENCH_ROUNDS` times,
 /// for a profiler that counts instructions); returns items per second in the median
 /// round, so that a neighbour's burst on a shared machine does not move the figure.
 fn rate(items: usize, budget: Duration, mut round: impl FnMut()) -> f64 {
     round(); // warm: caches, lazy statics
-    let fixed: Option<usize> = std::env::var("RM_BENCH_ROUNDS")
+    let fixed: Option<usize> = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|n| n.parse().ok());
     let start = Instant::now();
