@@ -328,16 +328,14 @@ pub async fn record_facts(
         return Ok(());
     }
     let fields: Vec<&str> = facts.iter().map(|f| f.field).collect();
+    // One statement: both parts see the facts as they were, so the update never touches
+    // the rows the insert adds.
     sqlx::query(
-        "UPDATE facts SET superseded_at = now()
-         WHERE case_id = $1 AND field = ANY($2) AND superseded_at IS NULL",
-    )
-    .bind(id)
-    .bind(&fields)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO facts (case_id, field, value, message_id, quote, confidence, actor)
+        "WITH superseded AS (
+             UPDATE facts SET superseded_at = now()
+             WHERE case_id = $1 AND field = ANY($4) AND superseded_at IS NULL
+         )
+         INSERT INTO facts (case_id, field, value, message_id, quote, confidence, actor)
          SELECT $1, f.field, f.value, $2, f.quote, f.confidence, $3
          FROM unnest($4::text[], $5::text[], $6::text[], $7::real[]) WITH ORDINALITY
               AS f (field, value, quote, confidence, n)

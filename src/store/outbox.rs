@@ -39,10 +39,15 @@ pub async fn insert(
     held: bool,
 ) -> sqlx::Result<()> {
     let recipients: Vec<&str> = draft.recipients.iter().map(EmailAddress::as_str).collect();
+    // A queued row wakes the outbox workers when the transaction commits.
     sqlx::query(
-        "INSERT INTO outbox (id, mailbox, case_id, reply_to, kind, template_version, message_id, recipients,
-                             subject, raw, automatic, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "WITH queued AS (
+             INSERT INTO outbox (id, mailbox, case_id, reply_to, kind, template_version, message_id,
+                                 recipients, subject, raw, automatic, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             RETURNING status
+         )
+         SELECT pg_notify($13, $2) FROM queued WHERE status = 'queued'",
     )
     .bind(id)
     .bind(mailbox)
@@ -56,16 +61,9 @@ pub async fn insert(
     .bind(&draft.raw)
     .bind(draft.automatic)
     .bind(if held { "held" } else { "queued" })
-    .execute(&mut *conn)
+    .bind(NOTIFY_CHANNEL)
+    .execute(conn)
     .await?;
-    if !held {
-        // Wakes the outbox workers when the transaction commits.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(NOTIFY_CHANNEL)
-            .bind(mailbox)
-            .execute(conn)
-            .await?;
-    }
     Ok(())
 }
 
