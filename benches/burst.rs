@@ -264,6 +264,15 @@ async fn load_history(pool: &PgPool, history: u64) {
         .expect("the history is vacuumed");
 }
 
+/// `server` with a database: a URL may end in parameters, such as a Unix socket's
+/// `?host=/var/run/postgresql`, and the database goes before them.
+fn database_url(server: &str, database: &str) -> String {
+    match server.split_once('?') {
+        Some((base, parameters)) => format!("{base}/{database}?{parameters}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
 fn daemon(config: &Path, database_url: &str, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_regional-mailbox"))
         .args(["--config", config.to_str().unwrap(), "run"])
@@ -344,7 +353,7 @@ async fn main() {
     let server = std::env::var("BENCH_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let database = format!("rm_bench_{}", options.history);
-    let admin = PgPool::connect(&format!("{server}/postgres"))
+    let admin = PgPool::connect(&database_url(&server, "postgres"))
         .await
         .unwrap();
     // Two statements: neither may run inside the transaction a multi-statement query is.
@@ -357,7 +366,7 @@ async fn main() {
             .await
             .unwrap();
     }
-    let database_url = format!("{server}/{database}");
+    let database_url = database_url(&server, &database);
     let pool = regional_mailbox::store::connect(&database_url, 4)
         .await
         .unwrap();
