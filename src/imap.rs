@@ -113,27 +113,22 @@ impl Connection {
             client
         };
         let login = async {
+            let secret = crate::oauth::login_secret(
+                config.auth,
+                config.password.as_ref(),
+                config.oauth_command.as_deref(),
+                config.oauth_file.as_deref(),
+            )
+            .await
+            .map_err(|e| async_imap::error::Error::No(format!("{e:#}")))?;
             match config.auth {
-                AuthMethod::Password => {
-                    let password = config
-                        .password
-                        .as_ref()
-                        .map(|p| p.expose_secret().to_string())
-                        .unwrap_or_default();
-                    client
-                        .login(&config.username, password)
-                        .await
-                        .map_err(|(e, _)| e)
-                }
-                AuthMethod::Xoauth2 => {
-                    let token = crate::oauth::access_token(
-                        config.oauth_command.as_deref(),
-                        config.oauth_file.as_deref(),
-                    )
+                AuthMethod::Password => client
+                    .login(&config.username, secret.expose_secret())
                     .await
-                    .map_err(|e| async_imap::error::Error::No(format!("{e:#}")))?;
+                    .map_err(|(e, _)| e),
+                AuthMethod::Xoauth2 => {
                     let response =
-                        crate::oauth::xoauth2_response(&config.username, token.expose_secret());
+                        crate::oauth::xoauth2_response(&config.username, secret.expose_secret());
                     client
                         .authenticate("XOAUTH2", XOAuth2(response))
                         .await

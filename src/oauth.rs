@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
+use crate::config::AuthMethod;
+
 /// Reads the token from `command` (run with `sh -c`, 30 s at most) or from `file`.
 pub async fn access_token(
     command: Option<&str>,
@@ -41,6 +43,20 @@ pub async fn access_token(
         bail!("the OAuth token is empty or not a single word");
     }
     Ok(SecretString::from(token.to_string()))
+}
+
+/// What a login presents for `auth`: the configured password (none is an empty one, which
+/// the server refuses with its own words), or a fresh access token.
+pub async fn login_secret(
+    auth: AuthMethod,
+    password: Option<&SecretString>,
+    command: Option<&str>,
+    file: Option<&Path>,
+) -> anyhow::Result<SecretString> {
+    match auth {
+        AuthMethod::Password => Ok(password.cloned().unwrap_or_else(|| SecretString::from(""))),
+        AuthMethod::Xoauth2 => access_token(command, file).await,
+    }
 }
 
 /// The SASL XOAUTH2 initial response (before base64): `user=…^Aauth=Bearer …^A^A`.

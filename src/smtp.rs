@@ -230,27 +230,23 @@ impl SmtpSender {
                 .map_err(|e| classify(&e))?;
         }
         if !self.config.username.is_empty() {
-            let (mechanisms, secret) = match self.config.auth {
-                AuthMethod::Password => (
-                    vec![Mechanism::Plain, Mechanism::Login],
-                    self.config
-                        .password
-                        .as_ref()
-                        .map(|p| p.expose_secret().to_string())
-                        .unwrap_or_default(),
-                ),
-                AuthMethod::Xoauth2 => {
-                    // A fresh token for every new connection.
-                    let token = crate::oauth::access_token(
-                        self.config.oauth_command.as_deref(),
-                        self.config.oauth_file.as_deref(),
-                    )
-                    .await
-                    .map_err(|e| temporary(&format!("{e:#}")))?;
-                    (vec![Mechanism::Xoauth2], token.expose_secret().to_string())
-                }
+            // A fresh OAuth token for every new connection.
+            let secret = crate::oauth::login_secret(
+                self.config.auth,
+                self.config.password.as_ref(),
+                self.config.oauth_command.as_deref(),
+                self.config.oauth_file.as_deref(),
+            )
+            .await
+            .map_err(|e| temporary(&format!("{e:#}")))?;
+            let mechanisms = match self.config.auth {
+                AuthMethod::Password => vec![Mechanism::Plain, Mechanism::Login],
+                AuthMethod::Xoauth2 => vec![Mechanism::Xoauth2],
             };
-            let credentials = Credentials::new(self.config.username.clone(), secret);
+            let credentials = Credentials::new(
+                self.config.username.clone(),
+                secret.expose_secret().to_string(),
+            );
             connection
                 .auth(&mechanisms, &credentials)
                 .await
