@@ -230,6 +230,14 @@ timeout_seconds = 15
         }
     }
 
+    /// Drops an email from `worker` into the bot's inbox, as a delivery agent would; its
+    /// Message-ID is made of `name` and the test's tag.
+    pub fn deliver(&self, worker: &str, name: &str, body: &str) {
+        let id = format!("{name}.{}", self.tag);
+        let raw = worker_email(worker, &self.bot, &id, body);
+        stack().drop_into(&self.bot, &format!("{id}.eml"), &raw);
+    }
+
     /// Changes the daemon's configuration file.
     pub fn configure(&self, from: &str, to: &str) {
         let text = fs::read_to_string(&self.config).unwrap();
@@ -451,9 +459,7 @@ async fn kill_9_during_a_burst_loses_nothing_and_answers_each_worker_once(pool: 
     // Half waits in the inbox before the first start; the rest arrives while it crashes.
     let deliver = |range: std::ops::Range<usize>| {
         for n in range {
-            let id = format!("burst{n}.{}", setup.tag);
-            let raw = worker_email(&workers[n], &setup.bot, &id, FIRST_EMAIL);
-            stack.drop_into(&setup.bot, &format!("{id}.eml"), &raw);
+            setup.deliver(&workers[n], &format!("burst{n}"), FIRST_EMAIL);
         }
     };
     deliver(0..WORKERS / 2);
@@ -543,12 +549,7 @@ async fn smtp_down_mid_run_delays_the_replies_but_loses_and_repeats_none(pool: P
         mailstack(&["start-smtp"]);
     });
     for (n, worker) in workers.iter().enumerate() {
-        let id = format!("down{n}.{}", setup.tag);
-        stack.drop_into(
-            &setup.bot,
-            &format!("{id}.eml"),
-            &worker_email(worker, &setup.bot, &id, FIRST_EMAIL),
-        );
+        setup.deliver(worker, &format!("down{n}"), FIRST_EMAIL);
     }
     wait_for(
         &setup,
@@ -619,17 +620,11 @@ async fn smtp_down_mid_run_delays_the_replies_but_loses_and_repeats_none(pool: P
 async fn an_imap_restart_resumes_from_the_checkpoint(pool: PgPool) {
     let _turn = one_at_a_time().await;
     let setup = Setup::new("imaprestart", database_url(&pool).await);
-    let stack = stack();
     let workers: Vec<String> = (0..10).map(|n| setup.worker(n)).collect();
     let daemon = setup.start(0);
     let deliver = |range: std::ops::Range<usize>| {
         for n in range {
-            let id = format!("restart{n}.{}", setup.tag);
-            stack.drop_into(
-                &setup.bot,
-                &format!("{id}.eml"),
-                &worker_email(&workers[n], &setup.bot, &id, FIRST_EMAIL),
-            );
+            setup.deliver(&workers[n], &format!("restart{n}"), FIRST_EMAIL);
         }
     };
     deliver(0..5);
@@ -741,12 +736,7 @@ async fn a_postgres_restart_mid_run_is_survived() {
     let daemon = setup.start(0);
     let deliver = |range: std::ops::Range<usize>| {
         for n in range {
-            let id = format!("pg{n}.{}", setup.tag);
-            stack.drop_into(
-                &setup.bot,
-                &format!("{id}.eml"),
-                &worker_email(&workers[n], &setup.bot, &id, FIRST_EMAIL),
-            );
+            setup.deliver(&workers[n], &format!("pg{n}"), FIRST_EMAIL);
         }
     };
     // The daemon creates and migrates its database at start-up.
@@ -928,12 +918,7 @@ async fn two_instances_share_the_work_and_serve_health_and_metrics(pool: PgPool)
     )
     .await;
     for (n, worker) in workers.iter().enumerate() {
-        let id = format!("two{n}.{}", setup.tag);
-        stack.drop_into(
-            &setup.bot,
-            &format!("{id}.eml"),
-            &worker_email(worker, &setup.bot, &id, FIRST_EMAIL),
-        );
+        setup.deliver(worker, &format!("two{n}"), FIRST_EMAIL);
     }
     wait_for(
         &setup,
@@ -1034,12 +1019,7 @@ async fn a_changed_uidvalidity_rereads_the_folder_without_duplicates(pool: PgPoo
     let workers: Vec<String> = (0..5).map(|n| setup.worker(n)).collect();
     let daemon = setup.start(0);
     for (n, worker) in workers.iter().enumerate() {
-        let id = format!("uv{n}.{}", setup.tag);
-        stack.drop_into(
-            &setup.bot,
-            &format!("{id}.eml"),
-            &worker_email(worker, &setup.bot, &id, FIRST_EMAIL),
-        );
+        setup.deliver(worker, &format!("uv{n}"), FIRST_EMAIL);
     }
     wait_for(&setup, Duration::from_secs(60), "five answered", || async {
         scalar(&pool, "SELECT count(*) FROM outbox WHERE status = 'sent'").await == 5
@@ -1102,15 +1082,9 @@ async fn a_changed_uidvalidity_rereads_the_folder_without_duplicates(pool: PgPoo
 async fn a_permanent_smtp_refusal_goes_to_staff_and_holds_later_mail(pool: PgPool) {
     let _turn = one_at_a_time().await;
     let setup = Setup::new("refused", database_url(&pool).await);
-    let stack = stack();
     let worker = format!("worker.{}@rejected.example.test", setup.tag);
     let daemon = setup.start(0);
-    let id = format!("refused1.{}", setup.tag);
-    stack.drop_into(
-        &setup.bot,
-        &format!("{id}.eml"),
-        &worker_email(&worker, &setup.bot, &id, FIRST_EMAIL),
-    );
+    setup.deliver(&worker, "refused1", FIRST_EMAIL);
     wait_for(
         &setup,
         Duration::from_secs(60),
@@ -1125,12 +1099,7 @@ async fn a_permanent_smtp_refusal_goes_to_staff_and_holds_later_mail(pool: PgPoo
     assert_eq!(scalar(&pool, "SELECT count(*) FROM undeliverable").await, 1);
     // The worker writes again: the answer is held for staff, not sent to bounce again.
     let body = format!("{FIRST_EMAIL}\nDid you get my email?");
-    let id = format!("refused2.{}", setup.tag);
-    stack.drop_into(
-        &setup.bot,
-        &format!("{id}.eml"),
-        &worker_email(&worker, &setup.bot, &id, &body),
-    );
+    setup.deliver(&worker, "refused2", &body);
     wait_for(
         &setup,
         Duration::from_secs(60),
@@ -1196,12 +1165,7 @@ async fn xoauth2_logins_with_tokens_from_a_file_and_a_command(pool: PgPool) {
     fs::write(&setup.config, format!("{head}{tail}")).unwrap();
 
     let daemon = setup.start(0);
-    let id = format!("oauth.{}", setup.tag);
-    stack.drop_into(
-        &setup.bot,
-        &format!("{id}.eml"),
-        &worker_email(&worker, &setup.bot, &id, FIRST_EMAIL),
-    );
+    setup.deliver(&worker, "oauth", FIRST_EMAIL);
     wait_for(
         &setup,
         Duration::from_secs(60),
@@ -1223,12 +1187,7 @@ async fn xoauth2_logins_with_tokens_from_a_file_and_a_command(pool: PgPool) {
     fs::write(&token_file, format!("{renewed}\n")).unwrap();
     mailstack(&["restart-imap"]);
     let second = setup.worker(2);
-    let id = format!("oauth2.{}", setup.tag);
-    stack.drop_into(
-        &setup.bot,
-        &format!("{id}.eml"),
-        &worker_email(&second, &setup.bot, &id, FIRST_EMAIL),
-    );
+    setup.deliver(&second, "oauth2", FIRST_EMAIL);
     wait_for(
         &setup,
         Duration::from_secs(90),
