@@ -8,10 +8,10 @@ use serde_json::json;
 use crate::app::App;
 use crate::conversation::{NewException, Outgoing};
 use crate::domain::EmailAddress;
-use crate::outgoing::{self, Thread};
+use crate::outgoing::Thread;
 use crate::replies::Reply;
 use crate::store::events::Actor;
-use crate::store::{events, exceptions, outbox};
+use crate::store::{events, exceptions};
 
 /// The inbox could not be reached, or its login was refused, for too long.
 pub const UNREACHABLE: &str = "inbox_unreachable";
@@ -47,19 +47,13 @@ pub async fn raise(
     if !to.is_empty() {
         let mut mail = Outgoing::new(Reply::StaffAlert, to, false);
         mail.alert = Some((title.to_string(), detail.to_string()));
-        let id = outbox::next_id(&mut tx).await?;
-        let message_id = outgoing::message_id(&mail, None, id, &app.mailbox);
-        let draft = outgoing::draft(
-            &mail,
-            None,
-            message_id,
-            &Thread::default(),
-            &app.mailbox,
-            &app.rules.get(),
-            &app.templates.get(),
-            Utc::now(),
-        )?;
-        outbox::insert(&mut tx, id, &app.mailbox.id, None, None, &draft, false).await?;
+        let place = crate::outbox::Queue {
+            case_id: None,
+            reply_to: None,
+            held: false,
+        };
+        let thread = Thread::default();
+        crate::outbox::queue(&mut tx, app, &mail, None, &thread, place, Utc::now()).await?;
     }
     events::insert(
         &mut tx,

@@ -10,13 +10,14 @@ use crate::conversation::staff::{self, Closing, RouteChoice};
 use crate::conversation::{Outgoing, Plan};
 use crate::domain::{CaseSnapshot, CaseState, DrivingLicence, Field, MessageId, Outcome, Phone};
 use crate::ingest;
-use crate::outgoing::{self, CaseView, Thread};
+use crate::outbox;
+use crate::outgoing::{CaseView, Thread};
 use crate::pipeline::classify::Writer;
 use crate::pipeline::extract::{Facts, Found, Source, SourceRole, location};
 use crate::pipeline::text::Text;
 use crate::replies::Reply;
+use crate::store::cases;
 use crate::store::events::{self, Actor};
-use crate::store::{cases, outbox};
 
 /// Why an action cannot be done: said to the member of staff as it is.
 #[derive(Debug, thiserror::Error)]
@@ -100,26 +101,14 @@ pub async fn reply(
         cases::count_asked(&mut tx, case_id, &asked).await?;
     }
     let view = CaseView::of(&case);
-    let id = outbox::next_id(&mut tx).await?;
-    let message_id = outgoing::message_id(&mail, Some(&case.reference), id, &app.mailbox);
-    let draft = outgoing::draft(
+    let (id, draft) = outbox::queue(
+        &mut tx,
+        app,
         &mail,
         Some(&view),
-        message_id,
         &thread,
-        &app.mailbox,
-        &app.rules.get(),
-        &app.templates.get(),
+        sent_by_staff(case_id),
         now,
-    )?;
-    outbox::insert(
-        &mut tx,
-        id,
-        &app.mailbox.id,
-        Some(case_id),
-        None,
-        &draft,
-        false,
     )
     .await?;
     cases::touch(&mut tx, case_id, false, true, false).await?;
@@ -164,6 +153,15 @@ impl Decision {
             Decision::Handled => "handled",
             Decision::NoConcern => "no_concern",
         }
+    }
+}
+
+/// A case's email that staff send: not an answer to one stored message, never held.
+fn sent_by_staff(case_id: i64) -> outbox::Queue {
+    outbox::Queue {
+        case_id: Some(case_id),
+        reply_to: None,
+        held: false,
     }
 }
 
@@ -222,26 +220,14 @@ pub async fn safeguarding_decision(
                 .join("\n")
         ));
         let view = CaseView::of(&case);
-        let id = outbox::next_id(&mut tx).await?;
-        let message_id = outgoing::message_id(&mail, Some(&case.reference), id, &app.mailbox);
-        let draft = outgoing::draft(
+        let (id, draft) = outbox::queue(
+            &mut tx,
+            app,
             &mail,
             Some(&view),
-            message_id,
             &Thread::default(),
-            &app.mailbox,
-            &app.rules.get(),
-            &app.templates.get(),
+            sent_by_staff(case_id),
             now,
-        )?;
-        outbox::insert(
-            &mut tx,
-            id,
-            &app.mailbox.id,
-            Some(case_id),
-            None,
-            &draft,
-            false,
         )
         .await?;
         cases::record_disclosure(

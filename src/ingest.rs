@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::app::App;
 use crate::conversation::{self, CaseTarget, NewException, Outgoing, Plan, Threaded, priority};
 use crate::domain::{CaseRef, CaseSnapshot, CaseState, EmailAddress, Kind};
-use crate::outgoing::{self, CaseView, Thread};
+use crate::outgoing::{CaseView, Thread};
 use crate::pipeline::{self, Assessment, Quarantine};
 use crate::replies::Reply;
 use crate::rules::prompts::PromptKind;
@@ -582,30 +582,14 @@ async fn queue_one(
         );
         return Ok(None);
     }
-    let outbox_id = outbox::next_id(conn).await?;
-    let message_id = outgoing::message_id(mail, view.map(|v| v.reference), outbox_id, &app.mailbox);
-    let draft = outgoing::draft(
-        mail,
-        view,
-        message_id,
-        thread,
-        &app.mailbox,
-        &app.rules.get(),
-        &app.templates.get(),
-        now,
-    )
-    .with_context(|| format!("writing the {} email", mail.reply))?;
     let held = matches!(guard, Guard::Hold | Guard::Undeliverable);
-    outbox::insert(
-        conn,
-        outbox_id,
-        &app.mailbox.id,
+    let place = crate::outbox::Queue {
         case_id,
-        message,
-        &draft,
+        reply_to: message,
         held,
-    )
-    .await?;
+    };
+    let (outbox_id, draft) =
+        crate::outbox::queue(conn, app, mail, view, thread, place, now).await?;
     if guard == Guard::Undeliverable {
         let exception = NewException {
             reason: "undeliverable",

@@ -10,10 +10,12 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::conversation::{NewException, priority};
+use crate::conversation::{NewException, Outgoing, priority};
+use crate::outgoing::{self, CaseView, Draft, Thread};
 use crate::smtp::{SendError, SmtpSender};
 use crate::store::events::Actor;
 use crate::store::outbox::{self as rows, Queued};
@@ -138,6 +140,51 @@ pub async fn deliver_next(
         sender.file_copy(row.id, &row.raw).await;
     }
     Ok(outcome)
+}
+
+/// Where a new email goes: its case, the stored message it answers, and whether it is held
+/// for staff instead of sent.
+pub struct Queue {
+    pub case_id: Option<i64>,
+    pub reply_to: Option<i64>,
+    pub held: bool,
+}
+
+/// Renders `mail` and queues it in the caller's transaction. The outbox id is reserved
+/// first, so that the Message-ID can carry it. Returns the id and the draft.
+pub async fn queue(
+    conn: &mut PgConnection,
+    app: &App,
+    mail: &Outgoing,
+    case: Option<&CaseView<'_>>,
+    thread: &Thread,
+    place: Queue,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(i64, Draft)> {
+    let id = rows::next_id(conn).await?;
+    let message_id = outgoing::message_id(mail, case.map(|c| c.reference), id, &app.mailbox);
+    let draft = outgoing::draft(
+        mail,
+        case,
+        message_id,
+        thread,
+        &app.mailbox,
+        &app.rules.get(),
+        &app.templates.get(),
+        now,
+    )
+    .with_context(|| format!("writing the {} email", mail.reply))?;
+    rows::insert(
+        conn,
+        id,
+        &app.mailbox.id,
+        place.case_id,
+        place.reply_to,
+        &draft,
+        place.held,
+    )
+    .await?;
+    Ok((id, draft))
 }
 
 /// `first`, then twice as long each time, capped at 4 hours (1 min, 2, 4, ... by default).
