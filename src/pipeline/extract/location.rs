@@ -336,7 +336,12 @@ fn postcodes(
     while i < words.len() {
         let word = words[i].word;
         let starts_with_letter = word.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-        if !starts_with_letter || !word.is_ascii() || word.len() > 7 || used[i] {
+        // A postcode found must hold a digit (`has_letter_and_digit` below), and a reading
+        // spans at most this word and the next two: most words are turned away here.
+        let digit_near = words[i..words.len().min(i + 3)]
+            .iter()
+            .any(|t| t.word.bytes().any(|b| b.is_ascii_digit()));
+        if !starts_with_letter || !word.is_ascii() || word.len() > 7 || used[i] || !digit_near {
             i += 1;
             continue;
         }
@@ -363,6 +368,9 @@ fn postcodes(
 
         let mut matched = None;
         for (span, raw) in candidates {
+            if !raw.bytes().any(|b| b.is_ascii_digit()) {
+                continue; // it could not be kept: a postcode found holds a digit
+            }
             let reading = Postcode::readings(&raw)
                 .into_iter()
                 .find(|p| (span == 1 || p.is_full()) && gazetteer.is_known_district(p.outward()));
