@@ -3,6 +3,7 @@
 //! to the original, so evidence is always quoted in the writer's own words.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -12,7 +13,8 @@ pub struct Text {
     norm: String,
     /// For each byte of `norm` (plus one past the end), the byte offset in `original`.
     to_original: Vec<u32>,
-    sentences: Vec<Range<usize>>,
+    /// Found when first asked for: many texts are only searched, never split.
+    sentences: OnceLock<Vec<Range<usize>>>,
 }
 
 impl Text {
@@ -62,12 +64,11 @@ impl Text {
             }
         }
         to_original.push(original.len() as u32);
-        let sentences = sentence_ranges(&norm);
         Self {
             original: original.to_string(),
             norm,
             to_original,
-            sentences,
+            sentences: OnceLock::new(),
         }
     }
 
@@ -100,12 +101,16 @@ impl Text {
     /// Sentence ranges over the normalised text. A line break ends a sentence unless the
     /// line looks hard-wrapped (long, no final punctuation, next line starts in lower case).
     pub fn sentences(&self) -> Vec<Range<usize>> {
-        self.sentences.clone()
+        self.sentence_ranges().clone()
+    }
+
+    fn sentence_ranges(&self) -> &Vec<Range<usize>> {
+        self.sentences.get_or_init(|| sentence_ranges(&self.norm))
     }
 
     /// The sentence holding byte `at` of the normalised text.
     pub fn sentence_at(&self, at: usize) -> Range<usize> {
-        self.sentences
+        self.sentence_ranges()
             .iter()
             .find(|s| s.start <= at && at < s.end)
             .cloned()
