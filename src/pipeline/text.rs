@@ -101,16 +101,16 @@ impl Text {
     /// Sentence ranges over the normalised text. A line break ends a sentence unless the
     /// line looks hard-wrapped (long, no final punctuation, next line starts in lower case).
     pub fn sentences(&self) -> Vec<Range<usize>> {
-        self.sentence_ranges().clone()
+        self.cached_sentences().to_vec()
     }
 
-    fn sentence_ranges(&self) -> &Vec<Range<usize>> {
+    fn cached_sentences(&self) -> &[Range<usize>] {
         self.sentences.get_or_init(|| sentence_ranges(&self.norm))
     }
 
     /// The sentence holding byte `at` of the normalised text.
     pub fn sentence_at(&self, at: usize) -> Range<usize> {
-        self.sentence_ranges()
+        self.cached_sentences()
             .iter()
             .find(|s| s.start <= at && at < s.end)
             .cloned()

@@ -338,10 +338,12 @@ fn postcodes(
         let starts_with_letter = word.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
         // A postcode found must hold a digit (`has_letter_and_digit` below), and a reading
         // spans at most this word and the next two: most words are turned away here.
-        let digit_near = words[i..words.len().min(i + 3)]
-            .iter()
-            .any(|t| t.word.bytes().any(|b| b.is_ascii_digit()));
-        if !starts_with_letter || !word.is_ascii() || word.len() > 7 || used[i] || !digit_near {
+        let digit_near = || {
+            words[i..words.len().min(i + 3)]
+                .iter()
+                .any(|t| t.word.bytes().any(|b| b.is_ascii_digit()))
+        };
+        if !starts_with_letter || !word.is_ascii() || word.len() > 7 || used[i] || !digit_near() {
             i += 1;
             continue;
         }
